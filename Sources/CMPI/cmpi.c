@@ -1,0 +1,136 @@
+#include "cmpi.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <mpi.h>
+
+struct cmpi_request_s { MPI_Request request; };
+
+static MPI_Datatype datatype(cmpi_datatype type) {
+    switch (type) {
+    case CMPI_FLOAT: return MPI_FLOAT;
+    case CMPI_DOUBLE: return MPI_DOUBLE;
+    case CMPI_INT64: return MPI_INT64_T;
+    default: return MPI_BYTE;
+    }
+}
+
+static MPI_Op operation(cmpi_op op) {
+    switch (op) {
+    case CMPI_MAX: return MPI_MAX;
+    case CMPI_MIN: return MPI_MIN;
+    default: return MPI_SUM;
+    }
+}
+
+// MPI counts are `int`; larger buffers are an error here rather than a silent truncation.
+static int checked_count(int64_t count, int *out) {
+    if (count < 0 || count > INT_MAX) return MPI_ERR_COUNT;
+    *out = (int)count;
+    return MPI_SUCCESS;
+}
+
+int cmpi_init(void) {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+        int provided = 0;
+        // FUNNELED: only the main thread calls MPI; helper threads (data loading) never do.
+        int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+    return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+int cmpi_is_initialized(void) { int flag = 0; MPI_Initialized(&flag); return flag; }
+int cmpi_finalize(void) { return MPI_Finalize(); }
+int cmpi_is_finalized(void) { int flag = 0; MPI_Finalized(&flag); return flag; }
+void cmpi_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
+
+int cmpi_rank(int *rank) { return MPI_Comm_rank(MPI_COMM_WORLD, rank); }
+int cmpi_size(int *size) { return MPI_Comm_size(MPI_COMM_WORLD, size); }
+
+int cmpi_processor_name(char *name, int capacity) {
+    char buffer[MPI_MAX_PROCESSOR_NAME];
+    int length = 0;
+    int rc = MPI_Get_processor_name(buffer, &length);
+    if (rc != MPI_SUCCESS || capacity <= 0) return rc;
+    strncpy(name, buffer, (size_t)capacity - 1);
+    name[capacity - 1] = '\0';
+    return MPI_SUCCESS;
+}
+
+int cmpi_library_version(char *version, int capacity) {
+    char buffer[MPI_MAX_LIBRARY_VERSION_STRING];
+    int length = 0;
+    int rc = MPI_Get_library_version(buffer, &length);
+    if (rc != MPI_SUCCESS || capacity <= 0) return rc;
+    strncpy(version, buffer, (size_t)capacity - 1);
+    version[capacity - 1] = '\0';
+    return MPI_SUCCESS;
+}
+
+void cmpi_error_string(int code, char *text, int capacity) {
+    char buffer[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    if (capacity <= 0) return;
+    if (MPI_Error_string(code, buffer, &length) != MPI_SUCCESS) {
+        strncpy(text, "unknown MPI error", (size_t)capacity - 1);
+    } else {
+        strncpy(text, buffer, (size_t)capacity - 1);
+    }
+    text[capacity - 1] = '\0';
+}
+
+double cmpi_wtime(void) { return MPI_Wtime(); }
+
+int cmpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
+
+int cmpi_broadcast(void *buffer, int64_t count, cmpi_datatype type, int root) {
+    int n; int rc = checked_count(count, &n); if (rc != MPI_SUCCESS) return rc;
+    return MPI_Bcast(buffer, n, datatype(type), root, MPI_COMM_WORLD);
+}
+
+int cmpi_allreduce(void *buffer, int64_t count, cmpi_datatype type, cmpi_op op) {
+    int n; int rc = checked_count(count, &n); if (rc != MPI_SUCCESS) return rc;
+    return MPI_Allreduce(MPI_IN_PLACE, buffer, n, datatype(type), operation(op), MPI_COMM_WORLD);
+}
+
+int cmpi_iallreduce(void *buffer, int64_t count, cmpi_datatype type, cmpi_op op, cmpi_request *request) {
+    int n; int rc = checked_count(count, &n); if (rc != MPI_SUCCESS) return rc;
+    struct cmpi_request_s *r = malloc(sizeof *r);
+    if (r == NULL) return MPI_ERR_NO_MEM;
+    rc = MPI_Iallreduce(MPI_IN_PLACE, buffer, n, datatype(type), operation(op), MPI_COMM_WORLD, &r->request);
+    if (rc != MPI_SUCCESS) { free(r); return rc; }
+    *request = r;
+    return MPI_SUCCESS;
+}
+
+int cmpi_wait(cmpi_request *request) {
+    if (request == NULL || *request == NULL) return MPI_ERR_REQUEST;
+    int rc = MPI_Wait(&(*request)->request, MPI_STATUS_IGNORE);
+    free(*request);
+    *request = NULL;
+    return rc;
+}
+
+int cmpi_test(cmpi_request *request, int *done) {
+    if (request == NULL || *request == NULL) return MPI_ERR_REQUEST;
+    int flag = 0;
+    int rc = MPI_Test(&(*request)->request, &flag, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return rc;
+    *done = flag;
+    if (flag) { free(*request); *request = NULL; }
+    return MPI_SUCCESS;
+}
+
+int cmpi_reduce_scatter_float(const float *send, float *recv, int64_t recv_count, cmpi_op op) {
+    int n; int rc = checked_count(recv_count, &n); if (rc != MPI_SUCCESS) return rc;
+    return MPI_Reduce_scatter_block(send, recv, n, MPI_FLOAT, operation(op), MPI_COMM_WORLD);
+}
+
+int cmpi_allgather_float(const float *send, float *recv, int64_t send_count) {
+    int n; int rc = checked_count(send_count, &n); if (rc != MPI_SUCCESS) return rc;
+    return MPI_Allgather(send, n, MPI_FLOAT, recv, n, MPI_FLOAT, MPI_COMM_WORLD);
+}

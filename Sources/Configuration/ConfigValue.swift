@@ -1,0 +1,174 @@
+import Yams
+
+/// A configuration tree as read from YAML, with key order kept so that resolved configurations
+/// print in the order the user wrote them.
+public indirect enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case list([ConfigValue])
+    case map(ConfigMap)
+
+    /// The name of the value's kind, for error messages.
+    public var kindName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "boolean"
+        case .int: "integer"
+        case .double: "number"
+        case .string: "string"
+        case .list: "list"
+        case .map: "mapping"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .null: "null"
+        case .bool(let b): String(b)
+        case .int(let i): String(i)
+        case .double(let d): String(d)
+        case .string(let s): s
+        case .list(let items): "[" + items.map(\.description).joined(separator: ", ") + "]"
+        case .map(let map): "{" + map.entries.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}"
+        }
+    }
+}
+
+/// An ordered mapping from keys to values.
+public struct ConfigMap: Equatable, Sendable {
+    public private(set) var entries: [(key: String, value: ConfigValue)]
+
+    public init(_ entries: [(key: String, value: ConfigValue)] = []) { self.entries = entries }
+
+    public static func == (lhs: ConfigMap, rhs: ConfigMap) -> Bool {
+        lhs.entries.count == rhs.entries.count
+            && zip(lhs.entries, rhs.entries).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    }
+
+    public var keys: [String] { entries.map(\.key) }
+
+    public subscript(key: String) -> ConfigValue? {
+        get { entries.first { $0.key == key }?.value }
+        set {
+            if let index = entries.firstIndex(where: { $0.key == key }) {
+                if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
+            } else if let newValue {
+                entries.append((key, newValue))
+            }
+        }
+    }
+}
+
+extension ConfigValue {
+    /// Parses YAML text into a configuration tree.
+    public static func parse(yaml text: String, source: String) throws(ConfigError) -> ConfigValue {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw .unreadable(source: source, reason: "\(error)")
+        }
+        guard let node else { return .map(ConfigMap()) }
+        return try ConfigValue(node: node, source: source)
+    }
+
+    /// Parses a single scalar as YAML would read it (`0.1` → number, `true` → boolean, `[1, 2]` → list).
+    public static func parse(scalar text: String) -> ConfigValue {
+        if let value = try? parse(yaml: text, source: "--set"), value != .map(ConfigMap()) { return value }
+        return .string(text)
+    }
+
+    init(node: Node, source: String) throws(ConfigError) {
+        switch node {
+        case .scalar(let scalar):
+            self = ConfigValue(scalar: scalar)
+        case .sequence(let sequence):
+            var items: [ConfigValue] = []
+            for item in sequence { items.append(try ConfigValue(node: item, source: source)) }
+            self = .list(items)
+        case .mapping(let mapping):
+            var map = ConfigMap()
+            for (keyNode, valueNode) in mapping {
+                guard let key = keyNode.string else {
+                    throw .unreadable(source: source, reason: "a mapping key is not a string: \(keyNode)")
+                }
+                if map[key] != nil { throw .unreadable(source: source, reason: "key '\(key)' appears twice") }
+                map[key] = try ConfigValue(node: valueNode, source: source)
+            }
+            self = .map(map)
+        }
+    }
+
+    init(scalar: Node.Scalar) {
+        let text = scalar.string
+        if scalar.style == .singleQuoted || scalar.style == .doubleQuoted {
+            self = .string(text)
+        } else if let value = Bool.construct(from: scalar) {
+            self = .bool(value)
+        } else if let value = Int.construct(from: scalar) {
+            self = .int(value)
+        } else if let value = Double.construct(from: scalar) {
+            self = .double(value)
+        } else if text == "~" || text == "null" || text.isEmpty {
+            self = .null
+        } else {
+            self = .string(text)
+        }
+    }
+
+    /// Sets the value at a dotted path (`optimizer.lr`), creating mappings on the way.
+    public mutating func set(path: String, to value: ConfigValue) throws(ConfigError) {
+        let components = path.split(separator: ".").map(String.init)
+        guard !components.isEmpty, !components.contains(where: \.isEmpty) else {
+            throw .invalidOverride(path)
+        }
+        try set(components[...], to: value, fullPath: path)
+    }
+
+    private mutating func set(_ components: ArraySlice<String>, to value: ConfigValue, fullPath: String) throws(ConfigError) {
+        guard let head = components.first else { self = value; return }
+        var map: ConfigMap
+        switch self {
+        case .map(let existing): map = existing
+        case .null: map = ConfigMap()
+        default:
+            throw .wrongType(key: fullPath, expected: "mapping", found: "\(kindName) \(self)")
+        }
+        var child = map[head] ?? .null
+        try child.set(components.dropFirst(), to: value, fullPath: fullPath)
+        map[head] = child
+        self = .map(map)
+    }
+
+    /// YAML text for the tree, in key order.
+    public func yaml(indent: Int = 0) -> String {
+        let pad = String(repeating: " ", count: indent)
+        switch self {
+        case .map(let map):
+            return map.entries.map { key, value in
+                switch value {
+                case .map(let inner) where !inner.entries.isEmpty:
+                    return "\(pad)\(key):\n" + value.yaml(indent: indent + 2)
+                default:
+                    return "\(pad)\(key): \(value.inlineYAML)\n"
+                }
+            }.joined()
+        default:
+            return pad + inlineYAML + "\n"
+        }
+    }
+
+    private var inlineYAML: String {
+        switch self {
+        case .string(let s):
+            let needsQuotes = s.isEmpty || ConfigValue.parse(scalar: s) != .string(s) || s.contains(": ") || s.contains("#")
+            return needsQuotes ? "\"" + s.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : s
+        case .list(let items): return "[" + items.map(\.inlineYAML).joined(separator: ", ") + "]"
+        case .map(let map): return "{" + map.entries.map { "\($0.key): \($0.value.inlineYAML)" }.joined(separator: ", ") + "}"
+        default: return description
+        }
+    }
+}

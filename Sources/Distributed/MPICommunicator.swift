@@ -1,0 +1,143 @@
+import CMPI
+import Foundation
+
+/// The communicator of all processes started by `mpirun` (or a single process without it:
+/// OpenMPI's singleton mode).
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+
+    /// Initializes MPI (once per process) and sets errors to return codes instead of aborting.
+    public init() throws(CommunicationError) {
+        try MPICommunicator.check(cmpi_init(), "MPI_Init")
+        var rank: Int32 = 0, size: Int32 = 0
+        try MPICommunicator.check(cmpi_rank(&rank), "MPI_Comm_rank")
+        try MPICommunicator.check(cmpi_size(&size), "MPI_Comm_size")
+        self.rank = Int(rank)
+        self.size = Int(size)
+    }
+
+    /// Finalizes MPI; call once, after the last collective, on every rank.
+    public func finalize() {
+        if cmpi_is_initialized() != 0 && cmpi_is_finalized() == 0 { _ = cmpi_finalize() }
+    }
+
+    public var processorName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = cmpi_processor_name(&buffer, Int32(buffer.count))
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public var libraryVersion: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        _ = cmpi_library_version(&buffer, Int32(buffer.count))
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // "Open MPI v4.1.4, package: ..." → "Open MPI v4.1.4"
+        return text.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? text
+    }
+
+    public func barrier() throws(CommunicationError) {
+        try MPICommunicator.check(cmpi_barrier(), "MPI_Barrier")
+    }
+
+    public func broadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws(CommunicationError) {
+        try checkRoot(root)
+        try MPICommunicator.check(
+            cmpi_broadcast(buffer.baseAddress, Int64(buffer.count), Self.datatype(T.self), Int32(root)), "MPI_Bcast")
+    }
+
+    public func broadcast(bytes buffer: UnsafeMutableRawBufferPointer, root: Int) throws(CommunicationError) {
+        try checkRoot(root)
+        try MPICommunicator.check(cmpi_broadcast(buffer.baseAddress, Int64(buffer.count), CMPI_BYTE, Int32(root)), "MPI_Bcast")
+    }
+
+    public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws(CommunicationError) {
+        guard buffer.count > 0 else { return }
+        try MPICommunicator.check(
+            cmpi_allreduce(buffer.baseAddress, Int64(buffer.count), Self.datatype(T.self), Self.op(operation)),
+            "MPI_Allreduce")
+    }
+
+    public func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws(CommunicationError) -> PendingReduction {
+        var request: cmpi_request? = nil
+        try MPICommunicator.check(
+            cmpi_iallreduce(buffer.baseAddress, Int64(buffer.count), Self.datatype(T.self), Self.op(operation), &request),
+            "MPI_Iallreduce")
+        return MPIRequest(request)
+    }
+
+    public func reduceScatter(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) throws(CommunicationError) {
+        guard input.count == output.count * size else {
+            throw .lengthMismatch(call: "MPI_Reduce_scatter_block", expected: output.count * size, actual: input.count)
+        }
+        try MPICommunicator.check(
+            cmpi_reduce_scatter_float(input.baseAddress, output.baseAddress, Int64(output.count), Self.op(operation)),
+            "MPI_Reduce_scatter_block")
+    }
+
+    public func allGather(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) throws(CommunicationError) {
+        guard output.count == input.count * size else {
+            throw .lengthMismatch(call: "MPI_Allgather", expected: input.count * size, actual: output.count)
+        }
+        try MPICommunicator.check(cmpi_allgather_float(input.baseAddress, output.baseAddress, Int64(input.count)),
+                                  "MPI_Allgather")
+    }
+
+    public func abort(code: Int32) -> Never {
+        cmpi_abort(code)
+        exit(code)  // MPI_Abort does not return; this satisfies the type checker.
+    }
+
+    public func wallClock() -> Double { cmpi_wtime() }
+
+    private func checkRoot(_ root: Int) throws(CommunicationError) {
+        guard (0..<size).contains(root) else { throw .invalidRoot(root, size: size) }
+    }
+
+    static func check(_ code: Int32, _ call: String) throws(CommunicationError) {
+        guard code != 0 else { return }
+        var buffer = [CChar](repeating: 0, count: 512)
+        cmpi_error_string(code, &buffer, Int32(buffer.count))
+        let message = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw .mpi(call: call, code: code, message: message)
+    }
+
+    static func datatype<T>(_ type: T.Type) -> cmpi_datatype {
+        if T.self == Float.self { return CMPI_FLOAT }
+        if T.self == Double.self { return CMPI_DOUBLE }
+        if T.self == Int64.self { return CMPI_INT64 }
+        preconditionFailure("unsupported collective element \(T.self)")
+    }
+
+    static func op(_ operation: ReductionOperation) -> cmpi_op {
+        switch operation {
+        case .sum: CMPI_SUM
+        case .max: CMPI_MAX
+        case .min: CMPI_MIN
+        }
+    }
+}
+
+/// A non-blocking MPI operation; released when completed.
+final class MPIRequest: PendingReduction {
+    private var request: cmpi_request?
+
+    init(_ request: cmpi_request?) { self.request = request }
+
+    func wait() throws(CommunicationError) {
+        guard request != nil else { return }
+        try MPICommunicator.check(cmpi_wait(&request), "MPI_Wait")
+    }
+
+    func test() throws(CommunicationError) -> Bool {
+        guard request != nil else { return true }
+        var done: Int32 = 0
+        try MPICommunicator.check(cmpi_test(&request, &done), "MPI_Test")
+        return done != 0
+    }
+
+    deinit {
+        // A request must not be abandoned while MPI may still write into its buffer.
+        if request != nil { _ = cmpi_wait(&request) }
+    }
+}

@@ -1,0 +1,3 @@
+import Tensors
+BLASCoreSelection.reexecutingWithBestCoreIfNeeded()
+print(BLAS.coreName)
