@@ -1,3 +1,6 @@
 import Tensors
+
+// OpenBLAS reads its kernel choice while loading, before this line runs; pick the best kernels for
+// this CPU and restart once if they differ from what it chose.
 BLASCoreSelection.reexecutingWithBestCoreIfNeeded()
-print(BLAS.coreName)
+BigBatchCommand.main()

@@ -1,0 +1,8 @@
+import ArgumentParser
+
+struct BigBatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bigbatch",
+        abstract: "Data-parallel training over MPI: small per-rank batches that train like one large batch.",
+        subcommands: [InfoCommand.self, BenchCommand.self, SelfTestCommand.self])
+}

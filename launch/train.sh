@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Trains with mpirun: one rank per core (all local cores by default), the default config unless one is given.
+# Usage: launch/train.sh [-n RANKS] [--hostfile FILE] [CONFIG] [--set key=value ...] [other bigbatch train options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ranks=""
+hostfile=""
+config="configs/default.yaml"
+passthrough=()
+while (($#)); do
+    case "$1" in
+        -n|--ranks) ranks="$2"; shift 2 ;;
+        --hostfile) hostfile="$2"; shift 2 ;;
+        -h|--help) sed -n '2,3p' "$0"; exit 0 ;;
+        *.yaml|*.yml) config="$1"; shift ;;
+        *) passthrough+=("$1"); shift ;;
+    esac
+done
+
+binary=$(launch/setup.sh | tail -n 1)
+cores=$(nproc)
+[[ -n "$ranks" ]] || ranks=$cores
+
+mpi_args=(-np "$ranks")
+[[ $(id -u) -eq 0 ]] && mpi_args+=(--allow-run-as-root)
+if [[ -n "$hostfile" ]]; then
+    mpi_args+=(--hostfile "$hostfile" --map-by core --bind-to core)
+elif ((ranks > cores)); then
+    mpi_args+=(--oversubscribe --bind-to none)
+else
+    mpi_args+=(--map-by core --bind-to core)
+fi
+# Ranks that fill the cores each get one BLAS thread; fewer ranks share the cores between them.
+if [[ -z "${OPENBLAS_NUM_THREADS:-}" ]]; then
+    if [[ -n "$hostfile" ]] || ((ranks >= cores)); then
+        export OPENBLAS_NUM_THREADS=1
+    else
+        export OPENBLAS_NUM_THREADS=$((cores / ranks))
+        mpi_args=("${mpi_args[@]/--bind-to core/--bind-to none}")
+    fi
+fi
+# Forward the environment that matters to remote ranks.
+for variable in OPENBLAS_NUM_THREADS OPENBLAS_CORETYPE PATH LD_LIBRARY_PATH; do
+    [[ -n "${!variable:-}" ]] && mpi_args+=(-x "$variable")
+done
+
+exec mpirun "${mpi_args[@]}" "$binary" train --config "$config" "${passthrough[@]}"
