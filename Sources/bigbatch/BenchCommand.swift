@@ -5,7 +5,7 @@ import Tensors
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure the speed of the building blocks.",
-        subcommands: [BenchGEMMCommand.self])
+        subcommands: [BenchGEMMCommand.self, BenchAllReduceCommand.self])
 }
 
 struct BenchGEMMCommand: ParsableCommand {
@@ -29,6 +29,38 @@ struct BenchGEMMCommand: ParsableCommand {
                 print("{\"n\":\(n),\"gflops\":\(String(format: "%.2f", gflops)),\"core\":\"\(BLAS.coreName)\",\"threads\":\(BLAS.threadCount)}")
             } else {
                 print(String(format: "n=%5d  %8.1f GFLOP/s", n, gflops))
+            }
+        }
+    }
+}
+
+struct BenchAllReduceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce",
+        abstract: "The trainer's gradient reduction against a bare MPI_Allreduce of the same buffer (run under mpirun).")
+
+    @Option(help: "Buffer size in bytes.") var bytes: Int = 4 << 20
+    @Option(help: "Timed rounds (median reported).") var rounds: Int = 21
+    @Option(help: "Bucket size in bytes for the trainer's reduction (0: one reduction).") var bucketBytes: Int = 0
+    @Flag(help: "One JSON object.") var json = false
+
+    func validate() throws {
+        if bytes < 4 { throw ValidationError("--bytes \(bytes) must be at least 4") }
+        if rounds < 1 { throw ValidationError("--rounds \(rounds) must be positive") }
+    }
+
+    func run() throws {
+        try withWorld { world in
+            let result = try AllReduceBenchmark.run(world: world, bytes: bytes, rounds: rounds, bucketBytes: bucketBytes)
+            guard world.isRoot else { return }
+            if json {
+                print(String(format: "{\"bytes\":%d,\"ranks\":%d,\"bigbatch_gbps\":%.4f,\"mpi_gbps\":%.4f,\"ratio\":%.3f}",
+                             result.bytes, world.size, result.bigbatchGBps, result.mpiGBps,
+                             result.bigbatchGBps / result.mpiGBps))
+            } else {
+                print(String(format: "%d bytes on %d ranks: bigbatch %.3f GB/s, MPI_Allreduce %.3f GB/s (ratio %.3f)",
+                             result.bytes, world.size, result.bigbatchGBps, result.mpiGBps,
+                             result.bigbatchGBps / result.mpiGBps))
             }
         }
     }

@@ -1,4 +1,6 @@
 import Distributed
+import Training
+
 import Foundation
 
 /// Runs `body` with the MPI world and ends the job the right way whatever happens.
@@ -18,7 +20,7 @@ func withWorld(_ body: (MPICommunicator) throws -> Void) throws {
         // Every rank saw the same failure and agreed on it: rank 0 reports it once, all exit cleanly.
         if world.isRoot { printError(failure.message) }
         world.finalize()
-        exit(failure.exitCode)
+        exit(1)
     } catch {
         let prefix = world.size > 1 ? "rank \(world.rank): " : ""
         printError("\(prefix)error: \(error)")
@@ -27,12 +29,6 @@ func withWorld(_ body: (MPICommunicator) throws -> Void) throws {
         exit(1)
     }
     world.finalize()
-}
-
-/// An error that every rank raised together, after agreeing on it collectively.
-struct CollectiveFailure: Error {
-    var message: String
-    var exitCode: Int32 = 1
 }
 
 /// An error to report as is.

@@ -1,0 +1,39 @@
+import Tensors
+
+/// Sums the gradient buffer and the step's scalars (loss sum, item count, non-finite ranks) over all
+/// ranks: the one reduction per optimizer step.
+///
+/// Large buffers go in buckets that are all started before any is awaited, so the library can
+/// pipeline them; with one bucket this is exactly one `MPI_Allreduce` on the flat buffer.
+public final class GradientReducer {
+    public let communicator: any Communicator
+    /// Elements per bucket (0 or ≥ the buffer: one reduction).
+    public let bucketElements: Int
+
+    public init(communicator: any Communicator, bucketBytes: Int = 0) {
+        self.communicator = communicator
+        self.bucketElements = bucketBytes / MemoryLayout<Float>.stride
+    }
+
+    /// Reduces `gradients` (SUM) and `scalars` (SUM, in Double so that counts and loss sums stay exact).
+    public func reduce(_ gradients: UnsafeMutableBufferPointer<Float>, scalars: inout [Double]) throws(CommunicationError) {
+        guard communicator.size > 1 else { return }
+        let total = gradients.count
+        if bucketElements <= 0 || bucketElements >= total {
+            try communicator.allReduce(gradients, .sum)
+        } else {
+            var pending: [any PendingReduction] = []
+            var start = 0
+            while start < total {
+                let length = min(bucketElements, total - start)
+                pending.append(try communicator.startAllReduce(
+                    UnsafeMutableBufferPointer(rebasing: gradients[start..<(start + length)]), .sum))
+                start += length
+            }
+            for request in pending { try request.wait() }
+        }
+        try scalars.withUnsafeMutableBufferPointer { (buffer) throws(CommunicationError) in
+            try communicator.allReduce(buffer, .sum)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Reporting
+
+/// Rank 0's progress display: a live line on a terminal, plain periodic lines otherwise.
+final class ProgressReporter {
+    let totalSteps: Int
+    let logEvery: Int
+    let isTerminal = isatty(STDOUT_FILENO) != 0
+    private var smoothedRate: Double?
+    private var hasLiveLine = false
+
+    init(totalSteps: Int, logEvery: Int) {
+        self.totalSteps = totalSteps
+        self.logEvery = logEvery
+    }
+
+    func update(_ record: StepRecord, epochs stepsPerEpoch: Int) {
+        smoothedRate = smoothedRate.map { 0.9 * $0 + 0.1 * record.samplesPerSecond } ?? record.samplesPerSecond
+        let remaining = Double(totalSteps - record.step)
+        let secondsPerStep = record.elapsed / Double(max(record.step, 1))
+        let line = String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3g  %.0f samples/s  ETA %@%@",
+                          record.step, totalSteps, record.epoch, record.loss, record.lr, smoothedRate ?? 0,
+                          formatDuration(remaining * secondsPerStep), record.skipped ? "  (skipped: non-finite)" : "")
+        if isTerminal {
+            print("\r\u{1B}[2K" + line, terminator: "")
+            fflush(stdout)
+            hasLiveLine = true
+        } else if record.step % logEvery == 0 || record.step == totalSteps || record.skipped {
+            print(line)
+            fflush(stdout)
+        }
+    }
+
+    func report(_ evaluation: EvaluationRecord) {
+        endLiveLine()
+        print(String(format: "eval  step %d  epoch %.2f  test loss %.4f  test accuracy %.2f%%", evaluation.step,
+                     evaluation.epoch, evaluation.testLoss, 100 * evaluation.testAccuracy))
+        fflush(stdout)
+    }
+
+    func finish() { endLiveLine() }
+
+    private func endLiveLine() {
+        if hasLiveLine { print(""); hasLiveLine = false }
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let total = Int(seconds.rounded())
+    return total >= 3600 ? String(format: "%dh%02dm", total / 3600, total % 3600 / 60)
+        : String(format: "%dm%02ds", total / 60, total % 60)
+}

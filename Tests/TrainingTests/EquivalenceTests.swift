@@ -1,0 +1,139 @@
+import Checkpoints
+import Foundation
+import XCTest
+
+/// The product's promise, checked with real processes: R ranks × micro-batch b × k accumulation
+/// steps train exactly like one batch of R·b·k.
+final class EquivalenceTests: XCTestCase {
+    static let tolerance = 1e-5
+
+    /// A small MLP with dropout on real Fashion-MNIST: fast, yet every code path of a step runs.
+    func configuration(optimizer: String, extra: String = "") -> String {
+        """
+        model:
+          kind: mlp
+          hidden: [48]
+          activation: relu
+          dropout: 0.2
+        data:
+          dataset: fashion-mnist
+          last_batch: drop
+        batch:
+          global: 256
+          micro: 256
+        train:
+          steps: 30
+          seed: 7
+          eval_every: 1000
+          checksum_every: 10
+        optimizer:
+        \(optimizer)
+        \(extra)
+        """
+    }
+
+    static let optimizers: [(name: String, yaml: String)] = [
+        ("sgd", "  name: sgd\n  lr: 0.05\n  momentum: 0.9\n  weight_decay: 0.0001"),
+        ("adamw", "  name: adamw\n  lr: 0.002\n  weight_decay: 0.01"),
+        ("adalo", "  name: adalo"),
+    ]
+
+    /// (ranks, micro-batch) decompositions of the global batch 256.
+    static let decompositions = [(1, 256), (1, 32), (2, 32), (4, 16)]
+
+    func testDecompositionsTrainIdentically() throws {
+        for optimizer in Self.optimizers {
+            let config = try write(configuration(optimizer: optimizer.yaml), name: "\(optimizer.name).yaml")
+            var reference: [String: [Float]]?
+            for (ranks, micro) in Self.decompositions {
+                let parameters = try train(config: config, ranks: ranks, overrides: ["batch.micro=\(micro)"])
+                if let reference {
+                    let deviation = worstDeviation(parameters, reference)
+                    XCTAssertLessThanOrEqual(deviation, Self.tolerance,
+                                             "\(optimizer.name): \(ranks) ranks × micro \(micro) vs 1 × 256")
+                } else {
+                    reference = parameters
+                }
+            }
+        }
+    }
+
+    /// A short last global batch, spread unevenly over ranks, still equals one process.
+    func testShortLastBatchMatchesSingleProcess() throws {
+        let config = try write(configuration(optimizer: Self.optimizers[1].yaml), name: "keep.yaml")
+        // 60000 = 234 × 256 + 96: step 235 is the short one; train to just past it.
+        let overrides = ["data.last_batch=keep", "train.steps=236", "model.dropout=0.0"]
+        let single = try train(config: config, ranks: 1, overrides: overrides + ["batch.micro=256"])
+        let spread = try train(config: config, ranks: 4, overrides: overrides + ["batch.micro=16"])
+        XCTAssertLessThanOrEqual(worstDeviation(spread, single), Self.tolerance)
+    }
+
+    /// The common accumulation bug — averaging per-micro-batch means — must be caught by the same
+    /// comparison once micro-batches hold different item counts.
+    func testNaiveAccumulationIsCaught() throws {
+        let config = try write(configuration(optimizer: Self.optimizers[0].yaml), name: "naive.yaml")
+        let overrides = ["data.last_batch=keep", "train.steps=236", "model.dropout=0.0"]
+        let single = try train(config: config, ranks: 1, overrides: overrides + ["batch.micro=256"])
+        let naive = try train(config: config, ranks: 4,
+                              overrides: overrides + ["batch.micro=16", "debug.naive_accumulation=true"])
+        XCTAssertGreaterThan(worstDeviation(naive, single), Self.tolerance * 10,
+                             "averaging micro-batch means must differ from the corrected accumulation")
+    }
+
+    func testSameConfigurationTwiceIsBitwiseIdentical() throws {
+        let config = try write(configuration(optimizer: Self.optimizers[1].yaml), name: "twice.yaml")
+        let first = try train(config: config, ranks: 2, overrides: ["batch.micro=32"])
+        let second = try train(config: config, ranks: 2, overrides: ["batch.micro=32"])
+        XCTAssertEqual(first.keys.sorted(), second.keys.sorted())
+        for (name, values) in first { XCTAssertEqual(values, second[name], "tensor \(name) differs between runs") }
+    }
+
+    // MARK: Helpers
+
+    private lazy var directory: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bigbatch-equivalence-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func write(_ text: String, name: String) throws -> URL {
+        let url = directory.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    private var runCounter = 0
+
+    /// Trains and returns every tensor of `final.safetensors` (parameters and optimizer state).
+    private func train(config: URL, ranks: Int, overrides: [String]) throws -> [String: [Float]] {
+        runCounter += 1
+        let runDirectory = directory.appendingPathComponent("run-\(runCounter)")
+        let arguments = ["train", "--config", config.path, "--run-dir", runDirectory.path, "--quiet"]
+            + overrides.flatMap { ["--set", $0] }
+        let result = try ProcessRunner.run(arguments, ranks: ranks > 1 ? ranks : nil, timeout: 300)
+        XCTAssertEqual(result.status, 0, "\(arguments.joined(separator: " ")) on \(ranks) ranks:\n\(result.error)")
+        let checkpoint = try Checkpoint.read(from: runDirectory.appendingPathComponent("final.safetensors"))
+        var tensors: [String: [Float]] = [:]
+        for tensor in checkpoint.tensors { tensors[tensor.name] = tensor.floats() ?? [] }
+        XCTAssertFalse(tensors.isEmpty)
+        return tensors
+    }
+
+    /// max |a − b| / (1 + |b|) over every element of every tensor; tensors missing on one side fail.
+    private func worstDeviation(_ a: [String: [Float]], _ b: [String: [Float]]) -> Double {
+        XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
+        var worst = 0.0
+        for (name, values) in b {
+            guard let other = a[name], other.count == values.count else { return .infinity }
+            for (x, y) in zip(other, values) {
+                let deviation = abs(Double(x) - Double(y)) / (1 + abs(Double(y)))
+                if !(deviation <= worst) { worst = deviation.isNaN ? .infinity : max(worst, deviation) }
+            }
+        }
+        return worst
+    }
+}

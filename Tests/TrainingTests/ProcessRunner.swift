@@ -1,0 +1,73 @@
+import Foundation
+import XCTest
+
+/// Runs the built `bigbatch` executable, alone or under real `mpirun`, and captures what it prints.
+struct ProcessResult {
+    var status: Int32
+    var output: String
+    var error: String
+    var seconds: Double
+}
+
+enum ProcessRunner {
+    /// The `bigbatch` executable built beside the test bundle.
+    static var executable: URL {
+        get throws {
+            var directory = Bundle.main.bundleURL
+            if directory.pathExtension == "xctest" { directory.deleteLastPathComponent() }
+            let candidates = [directory.appendingPathComponent("bigbatch"),
+                              directory.deletingLastPathComponent().appendingPathComponent("bigbatch")]
+            guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+                throw MissingExecutable(searched: candidates.map(\.path))
+            }
+            return found
+        }
+    }
+
+    static func run(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:],
+                    timeout: Double = 120) throws -> ProcessResult {
+        let process = Process()
+        var command = try [executable.path] + arguments
+        if let ranks {
+            var mpi = ["mpirun", "-np", "\(ranks)"]
+            if ranks > ProcessInfo.processInfo.activeProcessorCount { mpi += ["--oversubscribe"] }
+            mpi += ["--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
+            command = mpi + command
+        }
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        // Files rather than pipes: a chatty child can never block on a full pipe.
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("bigbatch-process-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outputURL = directory.appendingPathComponent("stdout"), errorURL = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errorURL.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: outputURL)
+        process.standardError = try FileHandle(forWritingTo: errorURL)
+        let start = Date()
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning {
+            process.terminate()
+            XCTFail("\(command.joined(separator: " ")) did not finish within \(timeout) s")
+        }
+        process.waitUntilExit()
+        let outputData = try Data(contentsOf: outputURL), errorData = try Data(contentsOf: errorURL)
+        return ProcessResult(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+                             error: String(decoding: errorData, as: UTF8.self),
+                             seconds: Date().timeIntervalSince(start))
+    }
+}
+
+struct MissingExecutable: Error, CustomStringConvertible {
+    var searched: [String]
+    var description: String { "bigbatch executable not built; looked at \(searched.joined(separator: ", ")) (run swift build)" }
+}
