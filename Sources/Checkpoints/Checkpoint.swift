@@ -56,6 +56,11 @@ public struct Checkpoint: Sendable {
         tensors.append(TensorRecord(name: name, shape: shape, floats: values))
     }
 
+    /// Adds a float32 tensor holding a copy of `values`.
+    public mutating func append(_ name: String, shape: [Int], floats values: [Float]) {
+        tensors.append(TensorRecord(name: name, shape: shape, floats: values))
+    }
+
     /// Adds a float32 tensor holding a snapshot of the whole `buffer`.
     public mutating func append(_ name: String, shape: [Int], from buffer: FloatBuffer) {
         append(name, shape: shape, floats: UnsafeBufferPointer(buffer.pointer))
