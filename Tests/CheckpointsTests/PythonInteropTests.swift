@@ -77,7 +77,7 @@ final class PythonInteropTests: XCTestCase {
             TensorRecord(name: "param.w", dtype: .float32, shape: [3, 4], bytes: littleEndianBytes(tricky)),
             TensorRecord(name: "param.b", shape: [], floats: [-0.0]),
             TensorRecord(name: "empty", shape: [2, 0], floats: []),
-            TensorRecord(name: "f64", dtype: .float64, shape: [2], bytes: doubleBytes([.pi, -1e-310])),
+            TensorRecord(name: "f64", dtype: .float64, shape: [2], bytes: doubleBytes([.pi, -Double.leastNonzeroMagnitude])),
             TensorRecord(name: "i64", dtype: .int64, shape: [2], bytes: littleEndianBytes([Int64.min, 123_456_789_012])),
             TensorRecord(name: "i32", dtype: .int32, shape: [1, 3], bytes: littleEndianBytes([Int32(-1), 0, .max])),
             TensorRecord(name: "u8", dtype: .uint8, shape: [5], bytes: Data([0, 1, 127, 128, 255])),
