@@ -1,0 +1,141 @@
+import Foundation
+
+/// How values map onto an axis.
+public enum AxisScale: Sendable, Equatable {
+    case linear
+    case logarithmic
+
+    /// Logarithmic when all values are positive and span more than two decades; there a linear axis would squash
+    /// everything but the largest values into its bottom pixels.
+    public static func automatic(for values: some Sequence<Double>) -> AxisScale {
+        var lower = Double.infinity
+        var upper = -Double.infinity
+        for value in values where value.isFinite {
+            if value <= 0 { return .linear }
+            lower = min(lower, value)
+            upper = max(upper, value)
+        }
+        guard lower.isFinite else { return .linear }
+        return upper / lower > 100 ? .logarithmic : .linear
+    }
+}
+
+/// An axis domain widened to round numbers, with the tick values in it and their labels.
+public struct AxisTicks: Sendable, Equatable {
+    public var lower: Double
+    public var upper: Double
+    public var values: [Double]
+    public var labels: [String]
+    public var scale: AxisScale
+
+    public init(lower: Double, upper: Double, values: [Double], labels: [String], scale: AxisScale) {
+        precondition(values.count == labels.count, "one label per tick")
+        self.lower = lower
+        self.upper = upper
+        self.values = values
+        self.labels = labels
+        self.scale = scale
+    }
+
+    /// Ticks at multiples of 1, 2 or 5 × 10ⁿ, so labels are short and a reader can interpolate between them.
+    ///
+    /// The domain is widened outward to the nearest ticks; a degenerate range (one value) is padded around it.
+    public static func linear(from minimum: Double, to maximum: Double, targetCount: Int = 6) -> AxisTicks {
+        precondition(minimum.isFinite && maximum.isFinite, "tick range must be finite")
+        precondition(targetCount >= 2, "need at least two ticks")
+        var low = Swift.min(minimum, maximum)
+        var high = Swift.max(minimum, maximum)
+        if high - low <= Swift.max(abs(low), abs(high)) * 1e-12 {
+            let pad = low == 0 ? 1 : abs(low) * 0.1
+            low -= pad
+            high += pad
+        }
+        let step = niceStep(near: (high - low) / Double(targetCount - 1))
+        // Index arithmetic keeps tick values exact multiples of the step despite floating-point error.
+        let slack = 1e-9
+        let first = (low / step + slack).rounded(.down)
+        let last = (high / step - slack).rounded(.up)
+        let values = stride(from: first, through: last, by: 1).map { $0 * step }
+        let labels = values.map { format($0, step: step, largest: Swift.max(abs(first), abs(last)) * step) }
+        return AxisTicks(lower: first * step, upper: last * step, values: values, labels: labels, scale: .linear)
+    }
+
+    /// Ticks at powers of ten; over at most two decades also at 2 and 5 × 10ⁿ, over many decades at every few powers.
+    public static func logarithmic(from minimum: Double, to maximum: Double) -> AxisTicks {
+        precondition(minimum > 0 && maximum > 0 && minimum.isFinite && maximum.isFinite,
+                     "logarithmic ticks need a positive finite range")
+        let low = Swift.min(minimum, maximum)
+        let high = Swift.max(minimum, maximum)
+        let slack = 1e-9
+        let lowDecade = Int((log10(low) + slack).rounded(.down))
+        var highDecade = Int((log10(high) - slack).rounded(.up))
+        if highDecade == lowDecade { highDecade += 1 }
+        let decades = highDecade - lowDecade
+        if decades <= 2 {
+            // Narrow the domain to the 1-2-5 values around the data rather than whole decades.
+            let candidates = (lowDecade...highDecade).flatMap { exponent in
+                [1.0, 2, 5].map { (value: power(mantissa: $0, exponent: exponent),
+                                   label: formatPower(mantissa: $0, exponent: exponent)) }
+            }
+            let firstIndex = candidates.lastIndex { $0.value <= low * (1 + slack) } ?? 0
+            let lastIndex = candidates.firstIndex { $0.value >= high * (1 - slack) } ?? candidates.count - 1
+            let chosen = candidates[firstIndex...lastIndex]
+            return AxisTicks(
+                lower: chosen[firstIndex].value, upper: chosen[lastIndex].value, values: chosen.map(\.value),
+                labels: chosen.map(\.label), scale: .logarithmic)
+        }
+        // Label every few decades so that about six ticks remain.
+        let every = Swift.max(1, Int((Double(decades) / 6).rounded(.up)))
+        var exponents = [lowDecade]
+        var exponent = lowDecade
+        while exponent < highDecade {
+            exponent += every
+            exponents.append(exponent)
+        }
+        let values = exponents.map { power(mantissa: 1, exponent: $0) }
+        return AxisTicks(
+            lower: values[0], upper: values[values.count - 1], values: values,
+            labels: exponents.map { formatPower(mantissa: 1, exponent: $0) }, scale: .logarithmic)
+    }
+
+    /// The 1, 2 or 5 × 10ⁿ closest (on a log scale) to `roughStep`.
+    public static func niceStep(near roughStep: Double) -> Double {
+        precondition(roughStep > 0 && roughStep.isFinite, "step must be positive and finite")
+        let exponent = log10(roughStep).rounded(.down)
+        let magnitude = pow(10, exponent)
+        let fraction = roughStep / magnitude
+        let mantissa: Double
+        // Geometric midpoints between 1, 2, 5 and 10.
+        if fraction < 1.4142 { mantissa = 1 } else if fraction < 3.1623 { mantissa = 2 }
+        else if fraction < 7.0711 { mantissa = 5 } else { mantissa = 10 }
+        return mantissa * magnitude
+    }
+
+    /// Exact decimal powers: `pow(10, -3)` is not the double closest to 0.001, `1 / 1000` is.
+    private static func power(mantissa: Double, exponent: Int) -> Double {
+        exponent >= 0 ? mantissa * pow(10, Double(exponent)) : mantissa / pow(10, Double(-exponent))
+    }
+
+    private static func formatPower(mantissa: Double, exponent: Int) -> String {
+        let digit = String(Int(mantissa))
+        if exponent >= 0 && exponent <= 5 { return digit + String(repeating: "0", count: exponent) }
+        if exponent < 0 && exponent >= -4 { return "0." + String(repeating: "0", count: -exponent - 1) + digit }
+        return "\(digit)e\(exponent)"
+    }
+
+    /// Just the decimals the step needs, so "0.0014" and "250" rather than "0.00140000" or "250.0"; exponent
+    /// notation only for very small or very large magnitudes.
+    static func format(_ value: Double, step: Double, largest: Double) -> String {
+        if abs(value) < step * 1e-6 { return "0" }
+        let stepExponent = Int((log10(step) + 1e-9).rounded(.down))
+        let decimals = Swift.max(0, -stepExponent)
+        if decimals <= 5 && largest < 1e7 {
+            let text = String(format: "%.\(decimals)f", value)
+            return text == "-0" ? "0" : text
+        }
+        let valueExponent = Int((log10(abs(value)) + 1e-9).rounded(.down))
+        let mantissaDecimals = Swift.max(0, valueExponent - stepExponent)
+        let mantissa = value / pow(10, Double(valueExponent))
+        return String(format: "%.\(mantissaDecimals)fe%d", mantissa, valueExponent)
+    }
+}
