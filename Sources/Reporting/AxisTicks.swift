@@ -126,13 +126,14 @@ public struct AxisTicks: Sendable, Equatable {
     /// Just the decimals the step needs, so "0.0014" and "250" rather than "0.00140000" or "250.0"; exponent
     /// notation only for very small or very large magnitudes.
     static func format(_ value: Double, step: Double, largest: Double) -> String {
-        if abs(value) < step * 1e-6 { return "0" }
+        // Zero prints like its neighbours ("0.0" beside "0.2"), never as "-0.0" from rounding error.
+        let value = abs(value) < step * 1e-6 ? 0 : value
         let stepExponent = Int((log10(step) + 1e-9).rounded(.down))
         let decimals = Swift.max(0, -stepExponent)
         if decimals <= 5 && largest < 1e7 {
-            let text = String(format: "%.\(decimals)f", value)
-            return text == "-0" ? "0" : text
+            return String(format: "%.\(decimals)f", value)
         }
+        if value == 0 { return "0" }
         let valueExponent = Int((log10(abs(value)) + 1e-9).rounded(.down))
         let mantissaDecimals = Swift.max(0, valueExponent - stepExponent)
         let mantissa = value / pow(10, Double(valueExponent))

@@ -51,8 +51,8 @@ public struct PlotSeries: Sendable {
 
 /// A hand-written SVG line plot: title, 1-2-5 ticks with grid lines, axis titles, clipped series and a legend.
 ///
-/// Each series with data becomes exactly one `<path class="series" data-series="…">` (markers are circles), so
-/// tools and tests can pick series out of the document.
+/// Each legend series with data becomes exactly one `<path class="series" data-series="…">` (markers are circles,
+/// faint companions are `class="series-companion"`), so tools and tests can pick series out of the document.
 public struct SVGPlot: Sendable {
     public enum YScale: Sendable, Equatable {
         case linear
@@ -248,7 +248,9 @@ public struct SVGPlot: Sendable {
                 d += "L\(svgNumber(point.x)) \(svgNumber(point.y))"
             }
         }
-        var svg = "<path class=\"series\" data-series=\"\(item.name.xmlEscaped)\" d=\"\(d)\" "
+        // Companions (raw under smoothed) get their own class, so `class="series"` counts one path per series.
+        let role = item.showsInLegend ? "series" : "series-companion"
+        var svg = "<path class=\"\(role)\" data-series=\"\(item.name.xmlEscaped)\" d=\"\(d)\" "
         svg += "stroke=\"\(item.color.xmlEscaped)\" stroke-width=\"\(svgNumber(item.lineWidth))\""
         if let dash = item.dash { svg += " stroke-dasharray=\"\(dash.xmlEscaped)\"" }
         if item.opacity < 1 { svg += " stroke-opacity=\"\(svgNumber(item.opacity, decimals: 2))\"" }
