@@ -60,7 +60,8 @@ public struct AxisTicks: Sendable, Equatable {
         return AxisTicks(lower: first * step, upper: last * step, values: values, labels: labels, scale: .linear)
     }
 
-    /// Ticks at powers of ten; over at most two decades also at 2 and 5 × 10ⁿ, over many decades at every few powers.
+    /// Ticks at powers of ten; within three decades also at 2 and 5 × 10ⁿ (with the domain narrowed to those),
+    /// over many decades at every few powers.
     public static func logarithmic(from minimum: Double, to maximum: Double) -> AxisTicks {
         precondition(minimum > 0 && maximum > 0 && minimum.isFinite && maximum.isFinite,
                      "logarithmic ticks need a positive finite range")
@@ -70,32 +71,33 @@ public struct AxisTicks: Sendable, Equatable {
         let lowDecade = Int((log10(low) + slack).rounded(.down))
         var highDecade = Int((log10(high) - slack).rounded(.up))
         if highDecade == lowDecade { highDecade += 1 }
-        let decades = highDecade - lowDecade
-        if decades <= 2 {
-            // Narrow the domain to the 1-2-5 values around the data rather than whole decades.
+        if high / low <= 1000 {
             let candidates = (lowDecade...highDecade).flatMap { exponent in
-                [1.0, 2, 5].map { (value: power(mantissa: $0, exponent: exponent),
-                                   label: formatPower(mantissa: $0, exponent: exponent)) }
+                [1.0, 2, 5].map { (mantissa: $0, exponent: exponent) as (mantissa: Double, exponent: Int) }
             }
-            let firstIndex = candidates.lastIndex { $0.value <= low * (1 + slack) } ?? 0
-            let lastIndex = candidates.firstIndex { $0.value >= high * (1 - slack) } ?? candidates.count - 1
-            let chosen = candidates[firstIndex...lastIndex]
+            let values = candidates.map { power(mantissa: $0.mantissa, exponent: $0.exponent) }
+            let first = values.lastIndex { $0 <= low * (1 + slack) } ?? 0
+            let last = values.firstIndex { $0 >= high * (1 - slack) } ?? values.count - 1
+            let chosen = candidates[first...last]
+            let plain = chosen.allSatisfy { plainExponents.contains($0.exponent) }
             return AxisTicks(
-                lower: chosen[firstIndex].value, upper: chosen[lastIndex].value, values: chosen.map(\.value),
-                labels: chosen.map(\.label), scale: .logarithmic)
+                lower: values[first], upper: values[last], values: Array(values[first...last]),
+                labels: chosen.map { formatPower(mantissa: $0.mantissa, exponent: $0.exponent, plain: plain) },
+                scale: .logarithmic)
         }
         // Label every few decades so that about six ticks remain.
-        let every = Swift.max(1, Int((Double(decades) / 6).rounded(.up)))
+        let every = Swift.max(1, Int((Double(highDecade - lowDecade) / 6).rounded(.up)))
         var exponents = [lowDecade]
         var exponent = lowDecade
         while exponent < highDecade {
             exponent += every
             exponents.append(exponent)
         }
+        let plain = exponents.allSatisfy { plainExponents.contains($0) }
         let values = exponents.map { power(mantissa: 1, exponent: $0) }
         return AxisTicks(
             lower: values[0], upper: values[values.count - 1], values: values,
-            labels: exponents.map { formatPower(mantissa: 1, exponent: $0) }, scale: .logarithmic)
+            labels: exponents.map { formatPower(mantissa: 1, exponent: $0, plain: plain) }, scale: .logarithmic)
     }
 
     /// The 1, 2 or 5 × 10ⁿ closest (on a log scale) to `roughStep`.
@@ -116,11 +118,23 @@ public struct AxisTicks: Sendable, Equatable {
         exponent >= 0 ? mantissa * pow(10, Double(exponent)) : mantissa / pow(10, Double(-exponent))
     }
 
-    private static func formatPower(mantissa: Double, exponent: Int) -> String {
+    /// Powers of ten printed as plain decimals ("0.001", "10000"); beyond, labels use 10ⁿ notation.
+    private static let plainExponents = -4...5
+
+    /// "20" or "0.005" when the whole axis fits plain decimals, else "2×10⁻⁶" and "10⁻⁶", so one axis never mixes
+    /// notations.
+    private static func formatPower(mantissa: Double, exponent: Int, plain: Bool) -> String {
         let digit = String(Int(mantissa))
-        if exponent >= 0 && exponent <= 5 { return digit + String(repeating: "0", count: exponent) }
-        if exponent < 0 && exponent >= -4 { return "0." + String(repeating: "0", count: -exponent - 1) + digit }
-        return "\(digit)e\(exponent)"
+        if plain {
+            if exponent >= 0 { return digit + String(repeating: "0", count: exponent) }
+            return "0." + String(repeating: "0", count: -exponent - 1) + digit
+        }
+        let superscripts: [Character: Character] = [
+            "0": "⁰", "1": "¹", "2": "²", "3": "³", "4": "⁴", "5": "⁵", "6": "⁶", "7": "⁷", "8": "⁸", "9": "⁹",
+            "-": "⁻",
+        ]
+        let power = "10" + String(String(exponent).map { superscripts[$0] ?? $0 })
+        return mantissa == 1 ? power : digit + "×" + power
     }
 
     /// Just the decimals the step needs, so "0.0014" and "250" rather than "0.00140000" or "250.0"; exponent

@@ -169,7 +169,8 @@ public enum MetricsCoding {
         let encoder = JSONEncoder()
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        // Sorted keys keep lines stable and diffable between runs.
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
 

@@ -55,7 +55,7 @@ enum ReportPlots {
                 if options.showsRawLoss {
                     series.append(PlotSeries(
                         name: item.variant.name, points: steps.map { PlotPoint(x: x($0), y: $0.loss) },
-                        color: item.color, lineWidth: 1, opacity: 0.22, showsInLegend: false,
+                        color: item.color, lineWidth: 1, opacity: 0.3, showsInLegend: false,
                         affectsDomain: false))
                 }
                 series.append(PlotSeries(

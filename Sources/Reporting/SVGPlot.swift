@@ -156,8 +156,11 @@ public struct SVGPlot: Sendable {
         svg += "font-family=\"\(Self.fontFamily)\" font-size=\"12\">\n"
         svg += "<title id=\"\(id)-title\">\(title.xmlEscaped)</title>\n"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
-        svg += "<defs><clipPath id=\"\(id)-clip\"><rect x=\"\(svgNumber(frame.left))\" y=\"\(svgNumber(frame.top))\" "
-        svg += "width=\"\(svgNumber(frame.width))\" height=\"\(svgNumber(frame.height))\"/></clipPath></defs>\n"
+        // The clip reaches a little past the frame, so lines and markers on its edge are not cut in half.
+        let bleed = 5.0
+        svg += "<defs><clipPath id=\"\(id)-clip\"><rect x=\"\(svgNumber(frame.left - bleed))\" "
+        svg += "y=\"\(svgNumber(frame.top - bleed))\" width=\"\(svgNumber(frame.width + 2 * bleed))\" "
+        svg += "height=\"\(svgNumber(frame.height + 2 * bleed))\"/></clipPath></defs>\n"
         svg += "<text x=\"\(svgNumber(frame.left))\" y=\"26\" font-size=\"16\" font-weight=\"600\" fill=\"#222222\">"
         svg += "\(title.xmlEscaped)</text>\n"
         svg += axes(frame)
