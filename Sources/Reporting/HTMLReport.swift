@@ -114,7 +114,7 @@ enum HTMLReport {
     tr.diverged td { color: #a40e26; }
     td.best { font-weight: 700; }
     .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 8px; }
-    .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 16px; }
+    .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(520px, 100%), 1fr)); gap: 16px; }
     figure { margin: 0; background: #fff; border: 1px solid #e4e7eb; border-radius: 6px; padding: 8px; }
     figure svg { display: block; width: 100%; height: auto; }
     details { background: #fff; border: 1px solid #e4e7eb; border-radius: 6px; margin: 8px 0; padding: 8px 12px; }

@@ -1,13 +1,5 @@
 import Foundation
 
-/// What `ReportBuilder.render` produced.
-public struct ReportSummary: Sendable {
-    public var variants: [VariantSummary]
-    public var markdownURL: URL
-    public var htmlURL: URL
-    public var plotURLs: [URL]
-}
-
 /// Writes the comparison report of a sweep directory: `report.md`, `report.html` and `plots/*.svg`.
 public enum ReportBuilder {
     public static let markdownFileName = "report.md"

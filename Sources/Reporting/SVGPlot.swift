@@ -1,54 +1,5 @@
 import Foundation
 
-/// One (x, y) sample of a plotted series.
-public struct PlotPoint: Sendable, Equatable {
-    public var x: Double
-    public var y: Double
-
-    public init(x: Double, y: Double) {
-        self.x = x
-        self.y = y
-    }
-}
-
-/// A named line of a plot and how to draw it.
-public struct PlotSeries: Sendable {
-    public var name: String
-    /// Points in drawing order; a non-finite value (or a non-positive y on a log axis) breaks the line there.
-    public var points: [PlotPoint]
-    /// A CSS colour.
-    public var color: String
-    /// An SVG `stroke-dasharray`, nil for solid.
-    public var dash: String?
-    public var lineWidth: Double
-    public var opacity: Double
-    /// Circles at every point, for sparse series such as evaluations.
-    public var showsMarkers: Bool
-    /// Whether the legend lists the series; a faint companion of another series (raw under smoothed) does not.
-    public var showsInLegend: Bool
-    /// Whether the axes are sized to include it; excluded series are clipped to the plot area instead.
-    public var affectsDomain: Bool
-
-    public init(
-        name: String, points: [PlotPoint], color: String, dash: String? = nil, lineWidth: Double = 2,
-        opacity: Double = 1, showsMarkers: Bool = false, showsInLegend: Bool = true, affectsDomain: Bool = true
-    ) {
-        self.name = name
-        self.points = points
-        self.color = color
-        self.dash = dash
-        self.lineWidth = lineWidth
-        self.opacity = opacity
-        self.showsMarkers = showsMarkers
-        self.showsInLegend = showsInLegend
-        self.affectsDomain = affectsDomain
-    }
-
-    public init(name: String, points: [(x: Double, y: Double)], color: String) {
-        self.init(name: name, points: points.map { PlotPoint(x: $0.x, y: $0.y) }, color: color)
-    }
-}
-
 /// A hand-written SVG line plot: title, 1-2-5 ticks with grid lines, axis titles, clipped series and a legend.
 ///
 /// Each legend series with data becomes exactly one `<path class="series" data-series="…">` (markers are circles,
@@ -259,7 +210,7 @@ public struct SVGPlot: Sendable {
         if item.opacity < 1 { svg += " stroke-opacity=\"\(svgNumber(item.opacity, decimals: 2))\"" }
         svg += "><title>\(item.name.xmlEscaped)</title></path>\n"
         let lonePoint = runs.count == 1 && runs[0].count == 1
-        if item.showsMarkers || lonePoint {
+        if drawsMarkers(item, frame: frame) || lonePoint {
             svg += "<g fill=\"\(item.color.xmlEscaped)\" stroke=\"#ffffff\" stroke-width=\"1\">"
             for run in runs {
                 for point in run {
@@ -269,6 +220,11 @@ public struct SVGPlot: Sendable {
             svg += "</g>\n"
         }
         return svg
+    }
+
+    /// Markers only while they stay apart (about 16 units each); denser, they would merge into a blurred line.
+    private func drawsMarkers(_ item: PlotSeries, frame: PlotFrame) -> Bool {
+        item.showsMarkers && item.points.count <= Int(frame.width / 16)
     }
 
     /// Keeps the first, lowest, highest and last point of every pixel column, so a long series stays small
@@ -310,9 +266,9 @@ public struct SVGPlot: Sendable {
                 svg += "stroke=\"\(item.color.xmlEscaped)\" stroke-width=\"\(svgNumber(max(item.lineWidth, 2)))\""
                 if let dash = item.dash { svg += " stroke-dasharray=\"\(dash.xmlEscaped)\"" }
                 svg += "/>"
-                if item.showsMarkers {
-                    svg += "<circle cx=\"\(svgNumber(x + 11))\" cy=\"\(svgNumber(y))\" r=\"3.5\" fill=\"\(item.color.xmlEscaped)\" "
-                    svg += "stroke=\"#ffffff\" stroke-width=\"1\"/>"
+                if drawsMarkers(item, frame: frame) {
+                    svg += "<circle cx=\"\(svgNumber(x + 11))\" cy=\"\(svgNumber(y))\" r=\"3.5\" "
+                    svg += "fill=\"\(item.color.xmlEscaped)\"/>"
                 }
                 svg += "<text x=\"\(svgNumber(x + 28))\" y=\"\(svgNumber(y + 4))\" fill=\"#222222\">\(name.xmlEscaped)"
             } else {
