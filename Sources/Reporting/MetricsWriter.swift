@@ -10,6 +10,9 @@ public final class MetricsWriter {
     private let encoder = MetricsCoding.makeEncoder()
 
     /// Opens `url` for appending, creating it if needed; an existing file is continued, as after a resume.
+    ///
+    /// A partial last line left by a crash is cut off first: appended to, it would become a malformed line in the
+    /// middle of the file, which the strict reader rejects.
     public init(url: URL) throws(ReportError) {
         self.url = url
         let manager = FileManager.default
@@ -19,7 +22,12 @@ public final class MetricsWriter {
             }
         }
         do {
+            let existing = try Data(contentsOf: url)
             handle = try FileHandle(forWritingTo: url)
+            if let last = existing.last, last != UInt8(ascii: "\n") {
+                let keep = existing.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? existing.startIndex
+                try handle.truncate(atOffset: UInt64(keep - existing.startIndex))
+            }
             try handle.seekToEnd()
         } catch {
             throw .writeFailed(path: url.path, reason: error.localizedDescription)

@@ -118,6 +118,44 @@ final class ReportBuilderTests: XCTestCase {
         }
     }
 
+    func testVariantThatHasNotLoggedYetIsShownAsIncomplete() throws {
+        _ = try SyntheticSweep.make(in: directory)
+        let folder = directory.appendingPathComponent("b4096-queued", isDirectory: true)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let info = VariantInfo(name: "b4096-queued", effectiveBatch: 4096, ranks: 8, micro: 64, accumulation: 8,
+                               optimizer: "lamb", learningRate: 0.01, steps: 50, complete: false)
+        try JSONEncoder().encode(info).write(to: folder.appendingPathComponent("variant.json"))
+
+        let summary = try ReportBuilder.render(directory: directory, variantOrder: nil, options: ReportOptions())
+        let markdown = try String(contentsOf: summary.markdownURL, encoding: .utf8)
+        let table = try markdownTable(after: "## Comparison", in: markdown)
+        XCTAssertEqual(table.rows.count, 4)
+        let row = try XCTUnwrap(table.rows.last)
+        XCTAssertEqual(row[0], "b4096-queued")
+        XCTAssertEqual(row[1], "incomplete, no evaluation yet")
+        XCTAssertEqual(row[6], "0 / 50")
+        XCTAssertEqual(Array(row[7...12]), Array(repeating: "—", count: 6))
+        XCTAssertTrue(markdown.contains("no config.yaml yet"))
+    }
+
+    func testMalformedMetricsOfOneVariantFailsTheReportNamingFileAndLine() throws {
+        _ = try SyntheticSweep.make(in: directory)
+        let url = directory.appendingPathComponent("b512-sqrt/metrics.jsonl")
+        var lines = try String(contentsOf: url, encoding: .utf8).components(separatedBy: "\n")
+        lines[4] = lines[4].replacingOccurrences(of: "\"loss\":", with: "\"loss\":\"high\",\"x\":")
+        try Data(lines.joined(separator: "\n").utf8).write(to: url)
+        XCTAssertThrowsError(try ReportBuilder.render(directory: directory, variantOrder: nil,
+                                                      options: ReportOptions())) { error in
+            guard case .malformedLine(let path, let line, let reason) = error as? ReportError else {
+                return XCTFail("unexpected \(error)")
+            }
+            XCTAssertEqual(path, url.path)
+            XCTAssertEqual(line, 5)
+            XCTAssertTrue(reason.contains("loss"), reason)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("report.md").path))
+    }
+
     // MARK: - SVG plots
 
     func testEveryPlotIsValidXMLWithOnePathPerSeries() throws {

@@ -136,6 +136,22 @@ final class RunMetricsTests: XCTestCase {
         XCTAssertNil(summary.timeToTarget)
     }
 
+    func testWriterCutsOffAPartialLineLeftByACrash() throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("crash-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("metrics.jsonl")
+        try Data((stepLine(1) + "\n" + stepLine(2) + "\n" + String(stepLine(3).prefix(50))).utf8).write(to: url)
+        let timings = StepTimings(compute: 0.04, communication: 0.002, optimizer: 0.001)
+        try MetricsWriter(url: url).write(StepRecord(
+            step: 3, epoch: 0.3, loss: 0.4, learningRate: 0.01, gradientNorm: 1, items: 256, samplesPerSecond: 5000,
+            seconds: timings, elapsed: 0.3))
+        let metrics = try RunMetrics.read(from: url)
+        XCTAssertEqual(metrics.steps.map(\.step), [1, 2, 3])
+        XCTAssertEqual(metrics.steps[2].loss, 0.4)
+    }
+
     func testMissingFileIsNamed() {
         let url = URL(fileURLWithPath: "/nonexistent/run/metrics.jsonl")
         assertError(try RunMetrics.read(from: url)) { error in
