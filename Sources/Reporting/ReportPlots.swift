@@ -1,0 +1,89 @@
+import Foundation
+
+/// One plot of the report and the file it is written to under `plots/`.
+public struct ReportPlot: Sendable {
+    public var fileName: String
+    /// Alt text and caption.
+    public var caption: String
+    public var plot: SVGPlot
+}
+
+/// The six comparison plots, one series per variant with a fixed colour per variant across all plots.
+enum ReportPlots {
+    static func make(for variants: [SweepVariant], options: ReportOptions) -> [ReportPlot] {
+        let colored = variants.enumerated().map { (index, variant) in
+            (variant: variant, color: Palette.color(at: index), dash: Palette.dash(at: index))
+        }
+        func lines(
+            _ points: (SweepVariant) -> [PlotPoint], markers: Bool = false, width: Double = 2
+        ) -> [PlotSeries] {
+            colored.map { item in
+                PlotSeries(
+                    name: item.variant.name, points: points(item.variant), color: item.color, dash: item.dash,
+                    lineWidth: width, showsMarkers: markers)
+            }
+        }
+        func plot(
+            _ fileName: String, _ title: String, x: String, y: String, scale: SVGPlot.YScale = .linear,
+            limit: ClosedRange<Double>? = nil, _ series: [PlotSeries]
+        ) -> ReportPlot {
+            let identifier = "plot-" + fileName.replacingOccurrences(of: ".svg", with: "")
+            return ReportPlot(
+                fileName: fileName, caption: title,
+                plot: SVGPlot(identifier: identifier, title: title, xTitle: x, yTitle: y, yScale: scale,
+                              yLimit: limit, series: series))
+        }
+
+        let accuracyTitle = "Test accuracy (%)"
+        let accuracyByEpoch = lines({ v in
+            v.metrics.evaluations.map { PlotPoint(x: $0.epoch, y: $0.testAccuracy * 100) }
+        }, markers: true)
+        let accuracyByTime = lines({ v in
+            v.metrics.evaluations.map { PlotPoint(x: $0.elapsed, y: $0.testAccuracy * 100) }
+        }, markers: true)
+
+        // Smooth once per variant; the epoch and time plots share the values.
+        let smoothedLoss = variants.map { variant in
+            let losses = variant.metrics.steps.map(\.loss)
+            let weight = options.lossSmoothing ?? Smoothing.automaticWeight(count: losses.count)
+            return Smoothing.exponentialMovingAverage(losses, weight: weight)
+        }
+        func loss(_ x: @escaping (StepRecord) -> Double) -> [PlotSeries] {
+            var series: [PlotSeries] = []
+            for (index, item) in colored.enumerated() {
+                let steps = item.variant.metrics.steps
+                if options.showsRawLoss {
+                    series.append(PlotSeries(
+                        name: item.variant.name, points: steps.map { PlotPoint(x: x($0), y: $0.loss) },
+                        color: item.color, lineWidth: 1, opacity: 0.3, showsInLegend: false,
+                        affectsDomain: false))
+                }
+                series.append(PlotSeries(
+                    name: item.variant.name,
+                    points: zip(steps, smoothedLoss[index]).map { PlotPoint(x: x($0.0), y: $0.1) },
+                    color: item.color, dash: item.dash))
+            }
+            return series
+        }
+        let lossTitle = options.showsRawLoss ? "Training loss (EMA; raw faint)" : "Training loss (EMA)"
+
+        return [
+            plot("accuracy-vs-epochs.svg", "Test accuracy vs epochs", x: "Epochs", y: accuracyTitle,
+                 limit: 0...100, accuracyByEpoch),
+            plot("accuracy-vs-time.svg", "Test accuracy vs wall-clock time", x: "Wall-clock time (s)",
+                 y: accuracyTitle, limit: 0...100, accuracyByTime),
+            plot("loss-vs-epochs.svg", "Training loss vs epochs", x: "Epochs", y: lossTitle, scale: .automatic,
+                 loss(\.epoch)),
+            plot("loss-vs-time.svg", "Training loss vs wall-clock time", x: "Wall-clock time (s)", y: lossTitle,
+                 scale: .automatic, loss(\.elapsed)),
+            plot("learning-rate.svg", "Learning rate schedule", x: "Optimizer step", y: "Learning rate",
+                 scale: .automatic, lines { v in
+                     v.metrics.steps.map { PlotPoint(x: Double($0.step), y: $0.learningRate) }
+                 }),
+            plot("gradient-norm.svg", "Gradient norm", x: "Optimizer step", y: "Gradient L2 norm (before clipping)",
+                 scale: .automatic, lines({ v in
+                     v.metrics.steps.map { PlotPoint(x: Double($0.step), y: $0.gradientNorm) }
+                 }, width: 1.25)),
+        ]
+    }
+}
