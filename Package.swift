@@ -53,9 +53,11 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers"]),
         .testTarget(name: "DataTests", dependencies: ["Data"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
+        // Runs the built `bigbatch` alone or under mpirun, for the multi-process tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], exclude: ["requirements.txt"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
     ]
 )

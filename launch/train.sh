@@ -45,4 +45,15 @@ for variable in OPENBLAS_NUM_THREADS OPENBLAS_CORETYPE PATH LD_LIBRARY_PATH; do
     [[ -n "${!variable:-}" ]] && mpi_args+=(-x "$variable")
 done
 
-exec mpirun "${mpi_args[@]}" "$binary" train --config "$config" "${passthrough[@]}"
+# mpirun ends the job on SIGINT/SIGTERM within a second; it forwards SIGUSR1 instead. So the job is
+# asked to stop as SIGUSR1: with --checkpoint-on-signal every rank finishes its step, rank 0 writes a
+# checkpoint, and all exit cleanly.
+mpirun "${mpi_args[@]}" "$binary" train --config "$config" "${passthrough[@]}" &
+job=$!
+trap 'kill -USR1 "$job" 2>/dev/null' INT TERM
+while true; do
+    status=0
+    wait "$job" || status=$?
+    # wait returns early (status > 128) when a trapped signal arrives; keep waiting for the job itself.
+    kill -0 "$job" 2>/dev/null || exit "$status"
+done

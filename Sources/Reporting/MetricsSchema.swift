@@ -25,14 +25,27 @@ public struct StepTimings: Codable, Sendable, Equatable {
     public var communication: Double
     /// Applying the update to the parameters.
     public var optimizer: Double
+    /// Waiting for the data loader (zero when prefetching keeps up); absent in older files.
+    public var data: Double
 
-    public init(compute: Double, communication: Double, optimizer: Double) {
+    public init(compute: Double, communication: Double, optimizer: Double, data: Double = 0) {
         self.compute = compute
         self.communication = communication
         self.optimizer = optimizer
+        self.data = data
     }
 
-    public var total: Double { compute + communication + optimizer }
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        compute = try container.decode(Double.self, forKey: .compute)
+        communication = try container.decode(Double.self, forKey: .communication)
+        optimizer = try container.decode(Double.self, forKey: .optimizer)
+        data = try container.decodeIfPresent(Double.self, forKey: .data) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey { case compute, communication, optimizer, data }
+
+    public var total: Double { compute + communication + optimizer + data }
 }
 
 /// One optimizer step, as logged by the trainer (`"type":"step"`).

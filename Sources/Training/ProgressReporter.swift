@@ -19,7 +19,7 @@ final class ProgressReporter {
         let remaining = Double(totalSteps - record.step)
         let secondsPerStep = record.elapsed / Double(max(record.step, 1))
         let line = String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3g  %.0f samples/s  ETA %@%@",
-                          record.step, totalSteps, record.epoch, record.loss, record.lr, smoothedRate ?? 0,
+                          record.step, totalSteps, record.epoch, record.loss, record.learningRate, smoothedRate ?? 0,
                           formatDuration(remaining * secondsPerStep), record.skipped ? "  (skipped: non-finite)" : "")
         if isTerminal {
             print("\r\u{1B}[2K" + line, terminator: "")

@@ -4,6 +4,7 @@ import Distributed
 import Foundation
 import Layers
 import Optimizers
+import Reporting
 import Tensors
 
 /// What a finished (or stopped) run reports.
@@ -38,13 +39,18 @@ public final class Trainer {
     let preprocessing: Preprocessing
     let reducer: GradientReducer
     let runDirectory: URL?
-    let metrics: MetricsLog?
+    let metrics: MetricsWriter?
     let progress: ProgressReporter?
 
     /// Optimizer steps completed (applied or skipped).
     public private(set) var step = 0
     /// Steps skipped because some rank saw a non-finite gradient.
     public private(set) var skippedSteps = 0
+    /// Training seconds of the run before a resume, so that `elapsed` continues across it.
+    public private(set) var elapsedBefore = 0.0
+    /// Training seconds so far, including earlier sessions of a resumed run.
+    public var elapsed: Double { elapsedBefore + (runStart.map { monotonicSeconds() - $0 } ?? 0) }
+    private var runStart: Double?
     /// Updates actually applied (the optimizer's own step counter).
     public private(set) var appliedSteps = 0
     /// Polled once per step: true stops every rank after the same step (signals).
@@ -98,7 +104,10 @@ public final class Trainer {
         try world.broadcast(model.store.parameters.pointer, root: 0)
 
         if let runDirectory, world.isRoot {
-            metrics = try MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"), append: appendMetrics)
+            let url = runDirectory.appendingPathComponent("metrics.jsonl")
+            // A fresh run starts a fresh log; a resumed one appends (the reader replaces the steps it redoes).
+            if !appendMetrics { try? FileManager.default.removeItem(at: url) }
+            metrics = try MetricsWriter(url: url)
         } else {
             metrics = nil
         }
@@ -129,6 +138,7 @@ public final class Trainer {
     @discardableResult
     public func run() throws -> TrainingSummary {
         let startTime = monotonicSeconds()
+        runStart = startTime
         let firstStep = step
         let loader = BatchLoader(dataset: trainSet, preprocessing: preprocessing, plan: plan, rank: world.rank,
                                  seed: configuration.seed, firstStep: step, lastStep: totalSteps)
@@ -206,12 +216,12 @@ public final class Trainer {
 
             let record = StepRecord(
                 step: step, epoch: Double(step) / Double(plan.stepsPerEpoch), loss: meanLoss,
-                lr: Double(learningRate), gradNorm: gradientNorm, items: Int(globalItems),
+                learningRate: Double(learningRate), gradientNorm: gradientNorm, items: Int(globalItems),
                 samplesPerSecond: globalItems / max(end - stepStart, 1e-9),
-                seconds: .init(data: dataSeconds, compute: computeSeconds,
-                               communication: optimizerStart - communicationStart, optimizer: end - optimizerStart),
-                elapsed: end - startTime, skipped: skip)
-            try metrics?.append(record)
+                seconds: StepTimings(compute: computeSeconds, communication: optimizerStart - communicationStart,
+                                     optimizer: end - optimizerStart, data: dataSeconds),
+                elapsed: elapsedBefore + end - startTime, skipped: skip)
+            try metrics?.write(record)
             progress?.update(record, epochs: plan.stepsPerEpoch)
 
             if configuration.checksumEvery > 0 && step % configuration.checksumEvery == 0 {
@@ -220,9 +230,9 @@ public final class Trainer {
             if step % evalEvery == 0 || step == totalSteps {
                 lastEvaluation = try evaluate()
                 let evaluation = EvaluationRecord(step: step, epoch: Double(step) / Double(plan.stepsPerEpoch),
-                                                  elapsed: monotonicSeconds() - startTime,
+                                                  elapsed: elapsedBefore + monotonicSeconds() - startTime,
                                                   testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.accuracy)
-                try metrics?.append(evaluation)
+                try metrics?.write(evaluation)
                 progress?.report(evaluation)
             }
             try onStepEnd(self)
@@ -248,8 +258,9 @@ public final class Trainer {
         configuration.faults.naiveAccumulation ? FloatBuffer(count: model.store.gradients.count) : nil
 
     /// Continues a run from a checkpoint's counters.
-    func restoreCounters(step: Int, appliedSteps: Int, skippedSteps: Int) {
+    func restoreCounters(step: Int, appliedSteps: Int, skippedSteps: Int, elapsed: Double) {
         self.step = step
+        self.elapsedBefore = elapsed
         self.appliedSteps = appliedSteps
         self.skippedSteps = skippedSteps
     }

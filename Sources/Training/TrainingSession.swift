@@ -96,6 +96,7 @@ public final class TrainingSession {
             "optimizer": trainer.optimizer.name,
             "learning_rate": String(trainer.schedule.learningRate(step: max(trainer.step, 1))),
             "version": TrainingSession.version,
+            "elapsed": String(trainer.elapsed),
         ])
         checkpoint.tensors += Checkpoint.tensors(from: trainer.model.layout, buffer: trainer.model.store.parameters,
                                                  prefix: Checkpoint.parameterPrefix)
@@ -147,7 +148,8 @@ public final class TrainingSession {
         for tensor in state {
             try checkpoint.load(TrainingSession.optimizerPrefix + tensor.name, shape: tensor.shape, into: tensor.storage)
         }
-        trainer.restoreCounters(step: step, appliedSteps: applied, skippedSteps: skipped)
+        let elapsed = checkpoint.metadata["elapsed"].flatMap(Double.init) ?? 0
+        trainer.restoreCounters(step: step, appliedSteps: applied, skippedSteps: skipped, elapsed: elapsed)
     }
 }
 

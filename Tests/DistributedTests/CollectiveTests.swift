@@ -1,5 +1,6 @@
 import Distributed
 import Foundation
+import TestSupport
 import XCTest
 
 /// The collectives under real `mpirun` processes, and in a process without it.

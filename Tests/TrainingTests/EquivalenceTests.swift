@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import TestSupport
 import XCTest
 
 /// The product's promise, checked with real processes: R ranks × micro-batch b × k accumulation

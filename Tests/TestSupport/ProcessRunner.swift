@@ -2,16 +2,16 @@ import Foundation
 import XCTest
 
 /// Runs the built `bigbatch` executable, alone or under real `mpirun`, and captures what it prints.
-struct ProcessResult {
-    var status: Int32
-    var output: String
-    var error: String
-    var seconds: Double
+public struct ProcessResult {
+    public var status: Int32
+    public var output: String
+    public var error: String
+    public var seconds: Double
 }
 
-enum ProcessRunner {
+public enum ProcessRunner {
     /// The `bigbatch` executable built beside the test bundle.
-    static var executable: URL {
+    public static var executable: URL {
         get throws {
             var directory = Bundle.main.bundleURL
             if directory.pathExtension == "xctest" { directory.deleteLastPathComponent() }
@@ -24,8 +24,13 @@ enum ProcessRunner {
         }
     }
 
-    static func run(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:],
+    public static func run(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:],
                     timeout: Double = 120) throws -> ProcessResult {
+        try start(arguments, ranks: ranks, environment: environment).wait(timeout: timeout)
+    }
+
+    /// Starts the program and returns at once; `wait(timeout:)` collects the result.
+    public static func start(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:]) throws -> RunningProcess {
         let process = Process()
         var command = try [executable.path] + arguments
         if let ranks {
@@ -45,14 +50,28 @@ enum ProcessRunner {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("bigbatch-process-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
         let outputURL = directory.appendingPathComponent("stdout"), errorURL = directory.appendingPathComponent("stderr")
         FileManager.default.createFile(atPath: outputURL.path, contents: nil)
         FileManager.default.createFile(atPath: errorURL.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: outputURL)
         process.standardError = try FileHandle(forWritingTo: errorURL)
-        let start = Date()
         try process.run()
+        return RunningProcess(process: process, command: command, directory: directory, outputURL: outputURL,
+                              errorURL: errorURL, started: Date())
+    }
+}
+
+/// A started program whose output goes to files.
+public struct RunningProcess {
+    public let process: Process
+    let command: [String]
+    let directory: URL
+    let outputURL: URL
+    let errorURL: URL
+    let started: Date
+
+    public func wait(timeout: Double) -> ProcessResult {
+        defer { try? FileManager.default.removeItem(at: directory) }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         if process.isRunning {
@@ -60,14 +79,9 @@ enum ProcessRunner {
             XCTFail("\(command.joined(separator: " ")) did not finish within \(timeout) s")
         }
         process.waitUntilExit()
-        let outputData = try Data(contentsOf: outputURL), errorData = try Data(contentsOf: errorURL)
+        let outputData = (try? Data(contentsOf: outputURL)) ?? Data(), errorData = (try? Data(contentsOf: errorURL)) ?? Data()
         return ProcessResult(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
                              error: String(decoding: errorData, as: UTF8.self),
-                             seconds: Date().timeIntervalSince(start))
+                             seconds: Date().timeIntervalSince(started))
     }
-}
-
-struct MissingExecutable: Error, CustomStringConvertible {
-    var searched: [String]
-    var description: String { "bigbatch executable not built; looked at \(searched.joined(separator: ", ")) (run swift build)" }
 }

@@ -1,0 +1,207 @@
+import Checkpoints
+import Foundation
+import TestSupport
+import XCTest
+
+/// Checkpoints, exact resume and failure behaviour, with real processes.
+final class FailureTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bigbatch-failure-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func config(steps: Int = 40, extra: String = "") throws -> URL {
+        let url = directory.appendingPathComponent("config-\(UUID().uuidString.prefix(8)).yaml")
+        try """
+        model: {kind: mlp, hidden: [32], dropout: 0.1}
+        data: {dataset: fashion-mnist}
+        batch: {global: 192, micro: 32}
+        train: {steps: \(steps), seed: 3, eval_every: 1000000, checksum_every: 5}
+        optimizer: {name: adamw, lr: 0.003, weight_decay: 0.01}
+        schedule: {warmup_steps: 5, decay: cosine}
+        checkpoint: {every: 10, keep: 2}
+        \(extra)
+        """.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    private func train(_ config: URL, run: String, ranks: Int, _ extra: [String] = [], timeout: Double = 300) throws -> ProcessResult {
+        let arguments = ["train", "--config", config.path, "--run-dir", directory.appendingPathComponent(run).path,
+                         "--quiet"] + extra
+        return try ProcessRunner.run(arguments, ranks: ranks > 1 ? ranks : nil, timeout: timeout)
+    }
+
+    private func finalTensors(_ run: String) throws -> [String: [Float]] {
+        let checkpoint = try Checkpoint.read(from: directory.appendingPathComponent(run).appendingPathComponent("final.safetensors"))
+        var tensors: [String: [Float]] = [:]
+        for tensor in checkpoint.tensors { tensors[tensor.name] = tensor.floats() ?? [] }
+        return tensors
+    }
+
+    private func metricsLines(_ run: String) throws -> [[String: Any]] {
+        let text = try String(contentsOf: directory.appendingPathComponent(run).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    /// A run that fails after its checkpoint at step 20 and is resumed matches the uninterrupted run bit for bit.
+    func testResumeIsBitwiseExact() throws {
+        let config = try self.config()
+        let whole = try train(config, run: "whole", ranks: 2)
+        XCTAssertEqual(whole.status, 0, whole.error)
+        let failed = try train(config, run: "broken", ranks: 2, ["--set", "debug.fail_at_step=25", "--set", "debug.rank=1"])
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.error.contains("injected failure on rank 1 at step 25"), failed.error)
+        let checkpoints = CheckpointDirectory(url: directory.appendingPathComponent("broken"), keep: 2).checkpoints()
+        XCTAssertEqual(checkpoints.map(\.step), [10, 20], "keep: 2 retains the last two")
+        let resumed = try train(config, run: "broken", ranks: 2, ["--resume", directory.appendingPathComponent("broken").path])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        let a = try finalTensors("whole"), b = try finalTensors("broken")
+        XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
+        XCTAssertTrue(a.keys.contains { $0.hasPrefix("optimizer.") }, "optimizer state is saved: \(a.keys.sorted())")
+        for (name, values) in a { XCTAssertEqual(values, b[name], "\(name) differs after resume") }
+    }
+
+    /// Resuming on another number of ranks (same global batch) continues the same trajectory.
+    func testResumeOnOtherRankCount() throws {
+        let config = try self.config()
+        XCTAssertEqual(try train(config, run: "whole", ranks: 1).status, 0)
+        let failed = try train(config, run: "moved", ranks: 3, ["--set", "debug.fail_at_step=15"])
+        XCTAssertNotEqual(failed.status, 0)
+        let resumed = try train(config, run: "moved", ranks: 2, ["--resume", directory.appendingPathComponent("moved/checkpoint-00000010.safetensors").path])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        let a = try finalTensors("whole"), b = try finalTensors("moved")
+        for (name, values) in a {
+            let other = try XCTUnwrap(b[name])
+            let worst = zip(values, other).map { abs(Double($0) - Double($1)) / (1 + abs(Double($1))) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, 1e-5, name)
+        }
+    }
+
+    /// SIGKILL of one rank ends the whole job promptly; the last checkpoint then finishes the run exactly.
+    func testKilledRankEndsJobAndResumeRecovers() throws {
+        let config = try self.config(steps: 400, extra: "")
+        XCTAssertEqual(try train(config, run: "whole", ranks: 3).status, 0)
+        let runDirectory = directory.appendingPathComponent("killed")
+        let job = try ProcessRunner.start(["train", "--config", config.path, "--run-dir", runDirectory.path, "--quiet"], ranks: 3)
+        let checkpoints = CheckpointDirectory(url: runDirectory, keep: 2)
+        let deadline = Date().addingTimeInterval(120)
+        while checkpoints.checkpoints().isEmpty && Date() < deadline && job.process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertFalse(checkpoints.checkpoints().isEmpty, "a checkpoint was written before the kill")
+        let ranks = childProcesses(of: job.process.processIdentifier)
+        XCTAssertEqual(ranks.count, 3, "mpirun's children are the ranks")
+        let killedAt = Date()
+        kill(try XCTUnwrap(ranks.last), SIGKILL)
+        let result = job.wait(timeout: 60)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(killedAt), 30, "the job ends within 30 s of the kill")
+        let resumed = try train(config, run: "killed", ranks: 3, ["--resume", runDirectory.path])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        let a = try finalTensors("whole"), b = try finalTensors("killed")
+        for (name, values) in a { XCTAssertEqual(values, b[name], "\(name) differs after kill and resume") }
+    }
+
+    /// An error on one rank ends every rank, with the reason printed once.
+    func testErrorOnOneRankEndsAllRanks() throws {
+        let result = try train(try config(), run: "error", ranks: 3, ["--set", "debug.fail_at_step=3", "--set", "debug.rank=2"], timeout: 60)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertLessThan(result.seconds, 30)
+        XCTAssertEqual(result.error.components(separatedBy: "injected failure on rank 2 at step 3").count - 1, 1, result.error)
+    }
+
+    /// A configuration error is the same on every rank: printed once, every rank exits non-zero.
+    func testConfigurationErrorPrintedOnce() throws {
+        let result = try train(try config(), run: "bad", ranks: 2, ["--set", "optimizer.lrr=0.1"], timeout: 60)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertEqual(result.error.components(separatedBy: "unknown configuration key 'optimizer.lrr'").count - 1, 1, result.error)
+    }
+
+    /// A non-finite gradient on one rank skips the step on all ranks; training goes on.
+    func testNonFiniteGradientSkipsStepEverywhere() throws {
+        let result = try train(try config(steps: 12), run: "nan", ranks: 2,
+                               ["--set", "debug.nonfinite_steps=[4, 7]", "--set", "debug.rank=1"])
+        XCTAssertEqual(result.status, 0, result.error)
+        let steps = try metricsLines("nan").filter { $0["type"] as? String == "step" }
+        XCTAssertEqual(steps.count, 12)
+        XCTAssertEqual(steps.filter { $0["skipped"] as? Bool == true }.compactMap { $0["step"] as? Int }, [5, 8])
+        let final = try finalTensors("nan")
+        XCTAssertTrue(final.values.allSatisfy { $0.allSatisfy(\.isFinite) })
+    }
+
+    /// SIGTERM to every rank (as Slurm delivers it) with --checkpoint-on-signal: a checkpoint at the
+    /// next step boundary, then a clean exit.
+    func testSignalToRanksWritesCheckpointAndExitsCleanly() throws {
+        try checkStopOnSignal(run: "term") { job in
+            for rank in childProcesses(of: job.process.processIdentifier) { kill(rank, SIGTERM) }
+        }
+    }
+
+    /// SIGUSR1 to mpirun, which forwards it to every rank (launch/train.sh turns SIGINT/SIGTERM into it).
+    func testSignalThroughMPIRunWritesCheckpointAndExitsCleanly() throws {
+        try checkStopOnSignal(run: "usr1") { job in kill(job.process.processIdentifier, SIGUSR1) }
+    }
+
+    private func checkStopOnSignal(run: String, send: (RunningProcess) -> Void) throws {
+        let runDirectory = directory.appendingPathComponent(run)
+        let config = try self.config(steps: 100_000)
+        let job = try ProcessRunner.start(["train", "--config", config.path, "--run-dir", runDirectory.path,
+                                           "--quiet", "--checkpoint-on-signal"], ranks: 2)
+        let metrics = runDirectory.appendingPathComponent("metrics.jsonl")
+        let deadline = Date().addingTimeInterval(120)
+        while ((try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 15
+                && Date() < deadline && job.process.isRunning {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        send(job)
+        let result = job.wait(timeout: 60)
+        XCTAssertEqual(result.status, 0, result.error)
+        let saved = CheckpointDirectory(url: runDirectory, keep: 2).checkpoints()
+        let last = try XCTUnwrap(saved.last)
+        XCTAssertGreaterThanOrEqual(last.step, 15)
+        XCTAssertLessThan(last.step, 100_000)
+        let lines = try metricsLines(run).filter { $0["type"] as? String == "step" }
+        XCTAssertEqual(lines.last?["step"] as? Int, last.step, "the checkpoint is at the last completed step")
+    }
+
+    /// An unwritable run directory is reported before training starts.
+    func testUnwritableRunDirectoryFailsBeforeTraining() throws {
+        let blocker = directory.appendingPathComponent("file")
+        try Data("x".utf8).write(to: blocker)
+        let result = try ProcessRunner.run(["train", "--config", try config().path, "--run-dir",
+                                            blocker.appendingPathComponent("run").path, "--quiet"], timeout: 60)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.error.contains(blocker.path), result.error)
+    }
+
+    /// A checkpoint from another model, or a damaged one, is refused with the file and the reason.
+    func testMismatchedOrCorruptCheckpointIsRefused() throws {
+        let config = try self.config(steps: 10)
+        XCTAssertEqual(try train(config, run: "source", ranks: 1).status, 0)
+        let file = directory.appendingPathComponent("source/final.safetensors")
+        let other = try train(config, run: "other", ranks: 1, ["--set", "model.hidden=[16]", "--resume", file.path])
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.error.contains(file.path), other.error)
+        let batch = try train(config, run: "batch", ranks: 1, ["--set", "batch.global=96", "--resume", file.path])
+        XCTAssertTrue(batch.error.contains("global batch 192"), batch.error)
+
+        var bytes = try Data(contentsOf: file)
+        bytes.removeLast(100)
+        let truncated = directory.appendingPathComponent("truncated.safetensors")
+        try bytes.write(to: truncated)
+        let damaged = try train(config, run: "damaged", ranks: 2, ["--resume", truncated.path], timeout: 60)
+        XCTAssertNotEqual(damaged.status, 0)
+        XCTAssertEqual(damaged.error.components(separatedBy: truncated.path).count - 1, 1, damaged.error)
+    }
+
+    private func childProcesses(of pid: Int32) -> [Int32] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else { return [] }
+        return text.split(separator: " ").compactMap { Int32($0) }
+    }
+}
