@@ -50,8 +50,7 @@ public struct SoftmaxCrossEntropy: Sendable {
             for j in 1..<c { top = max(top, z[j]) }
             var total: Float = 0
             for j in 0..<c { total += expf(z[j] - top) }
-            let logTotal = logf(total)
-            result.sum += Double(logTotal + top - z[Int(label)])
+            result.sum += Double(top) + log(Double(total)) - Double(z[Int(label)])
             result.items += 1
             if let gradient {
                 let g = gradient + b * c

@@ -29,7 +29,7 @@ final class LayerGradientTests: XCTestCase {
         checkLayerGradients(layer, batch: 2, input: randomNormals(2 * 60, seed: 4))
     }
 
-    func testConv2dChunkedBatchMatchesPerSample() throws {
+    func testConv2dAcrossSeveralChunks() throws {
         // A batch larger than the column budget's chunk goes through several GEMMs.
         let layer = try Conv2d(name: "layers.0", inputShape: [2, 5, 5], outChannels: 3, kernelSize: 3, padding: 1)
         layer.columnBudget = 2 * 18 * 25
