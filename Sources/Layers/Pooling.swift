@@ -37,6 +37,10 @@ public final class MaxPool2d: Layer {
         let (outHeight, outWidth) = (outputShape[1], outputShape[2])
         let inPlane = height * width, outPlane = outHeight * outWidth
         let winners = winners.pointer
+        if kernel == 2 && stride == 2 {
+            forwardTwoByTwo(input, output, winners, planes: batch * inputShape[0])
+            return
+        }
         for plane in 0..<(batch * inputShape[0]) {
             let source = input + plane * inPlane
             let destination = output + plane * outPlane
@@ -54,6 +58,33 @@ public final class MaxPool2d: Layer {
                     }
                     destination[oh * outWidth + ow] = best
                     chosen[oh * outWidth + ow] = Int32(where_)
+                }
+            }
+        }
+    }
+
+    /// The common 2×2, stride-2 window without the general loops (the shipped CNN's pooling).
+    private func forwardTwoByTwo(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                                 _ winners: UnsafeMutablePointer<Int32>, planes: Int) {
+        let (height, width) = (inputShape[1], inputShape[2])
+        let (outHeight, outWidth) = (outputShape[1], outputShape[2])
+        let inPlane = height * width, outPlane = outHeight * outWidth
+        for plane in 0..<planes {
+            let source = input + plane * inPlane
+            let destination = output + plane * outPlane
+            let chosen = winners + plane * outPlane
+            for oh in 0..<outHeight {
+                let top = source + 2 * oh * width, bottom = top + width
+                let row = destination + oh * outWidth, rowChosen = chosen + oh * outWidth
+                let base = Int32(2 * oh * width)
+                for ow in 0..<outWidth {
+                    let a = top[2 * ow], b = top[2 * ow + 1], c = bottom[2 * ow], d = bottom[2 * ow + 1]
+                    let left = Int32(2 * ow)
+                    let upper = b > a ? b : a, upperIndex = b > a ? left + 1 : left
+                    let lower = d > c ? d : c, lowerIndex = d > c ? left + 1 : left
+                    let lowerWins = lower > upper
+                    row[ow] = lowerWins ? lower : upper
+                    rowChosen[ow] = base + (lowerWins ? Int32(width) + lowerIndex : upperIndex)
                 }
             }
         }
