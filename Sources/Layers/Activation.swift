@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// The pointwise nonlinearities.
+///
+/// GELU uses the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as in GPT-2 and
+/// PyTorch's `gelu(approximate="tanh")`; it is within 1e-3 of the erf form and cheaper.
+public enum Activation: String, Sendable, Equatable, CaseIterable {
+    case relu, gelu, silu, tanh
+
+    /// Whether Kaiming (He) initialization suits it; tanh takes Xavier instead.
+    public var isRectifierFamily: Bool { self != .tanh }
+}
+
+/// Applies an `Activation` elementwise; the shape is unchanged.
+public final class ActivationLayer: Layer {
+    public let name: String
+    public let inputShape: [Int]
+    public var outputShape: [Int] { inputShape }
+    public let activation: Activation
+
+    public init(name: String, inputShape: [Int], activation: Activation) {
+        self.name = name
+        self.inputShape = inputShape
+        self.activation = activation
+    }
+
+    static let geluScale: Float = 0.797_884_560_802_865_4  // √(2/π)
+    static let geluCubic: Float = 0.044715
+
+    public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
+                        context: PassContext) {
+        let n = batch * inputCount
+        switch activation {
+        case .relu:
+            for i in 0..<n { output[i] = max(input[i], 0) }
+        case .gelu:
+            let c = Self.geluScale, a = Self.geluCubic
+            for i in 0..<n {
+                let x = input[i]
+                output[i] = 0.5 * x * (1 + tanhf(c * (x + a * x * x * x)))
+            }
+        case .silu:
+            for i in 0..<n {
+                let x = input[i]
+                output[i] = x / (1 + expf(-x))
+            }
+        case .tanh:
+            for i in 0..<n { output[i] = tanhf(input[i]) }
+        }
+    }
+
+    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
+        guard let inputGradient else { return }
+        let n = batch * inputCount
+        switch activation {
+        case .relu:
+            for i in 0..<n { inputGradient[i] = output[i] > 0 ? outputGradient[i] : 0 }
+        case .gelu:
+            let c = Self.geluScale, a = Self.geluCubic
+            for i in 0..<n {
+                let x = input[i]
+                let t = tanhf(c * (x + a * x * x * x))
+                let derivative = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x * x)
+                inputGradient[i] = outputGradient[i] * derivative
+            }
+        case .silu:
+            for i in 0..<n {
+                let x = input[i]
+                let s = 1 / (1 + expf(-x))
+                inputGradient[i] = outputGradient[i] * s * (1 + x * (1 - s))
+            }
+        case .tanh:
+            for i in 0..<n {
+                let y = output[i]
+                inputGradient[i] = outputGradient[i] * (1 - y * y)
+            }
+        }
+    }
+
+    public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {
+        let perElement: Double = activation == .relu ? 1 : 8
+        return (perElement * Double(inputCount), inputGradient ? 2 * perElement * Double(inputCount) : 0)
+    }
+}

@@ -1,0 +1,146 @@
+import Tensors
+
+/// Normalizes each sample over all its features, then scales and shifts per feature.
+///
+/// Statistics are per sample, never per batch, so micro-batching leaves results unchanged
+/// (unlike BatchNorm). Scale `weight` (role `.scale`, initialized to 1) and `bias` (zero).
+public final class LayerNorm: Layer {
+    public let name: String
+    public let inputShape: [Int]
+    public var outputShape: [Int] { inputShape }
+    public let epsilon: Float
+    private var scale: BoundParameter?
+    private var shift: BoundParameter?
+    /// Mean and reciprocal standard deviation of each sample, kept for backward.
+    private let statistics = Workspace()
+
+    public init(name: String, inputShape: [Int], epsilon: Float = 1e-5) {
+        self.name = name
+        self.inputShape = inputShape
+        self.epsilon = epsilon
+    }
+
+    public var parameterSpecs: [ParameterSpec] {
+        [ParameterSpec(name: "\(name).weight", shape: [inputCount], role: .scale, outputAxis: 0),
+         ParameterSpec(name: "\(name).bias", shape: [inputCount], role: .bias, outputAxis: 0)]
+    }
+
+    public func bind(_ store: ParameterStore) {
+        scale = BoundParameter(store, "\(name).weight")
+        shift = BoundParameter(store, "\(name).bias")
+    }
+
+    public func reserve(batch: Int) { statistics.reserve(2 * batch) }
+
+    public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
+                        context: PassContext) {
+        let gamma = scale.bound(name).value, beta = shift.bound(name).value
+        let n = inputCount, stats = statistics.pointer
+        for b in 0..<batch {
+            let x = input + b * n, y = output + b * n
+            var sum: Float = 0
+            for i in 0..<n { sum += x[i] }
+            let mean = sum / Float(n)
+            var squares: Float = 0
+            for i in 0..<n { squares += (x[i] - mean) * (x[i] - mean) }
+            let rstd = 1 / (squares / Float(n) + epsilon).squareRoot()
+            stats[2 * b] = mean
+            stats[2 * b + 1] = rstd
+            for i in 0..<n { y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i] }
+        }
+    }
+
+    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
+        let scale = scale.bound(name), shift = shift.bound(name)
+        let gamma = scale.value, n = inputCount, stats = statistics.pointer
+        for b in 0..<batch {
+            let x = input + b * n, dy = outputGradient + b * n
+            let mean = stats[2 * b], rstd = stats[2 * b + 1]
+            var meanG: Float = 0, meanGX: Float = 0
+            for i in 0..<n {
+                let xhat = (x[i] - mean) * rstd
+                scale.gradient[i] += dy[i] * xhat
+                shift.gradient[i] += dy[i]
+                let g = dy[i] * gamma[i]
+                meanG += g
+                meanGX += g * xhat
+            }
+            guard let inputGradient else { continue }
+            meanG /= Float(n)
+            meanGX /= Float(n)
+            let dx = inputGradient + b * n
+            for i in 0..<n {
+                let xhat = (x[i] - mean) * rstd
+                dx[i] = rstd * (dy[i] * gamma[i] - meanG - xhat * meanGX)
+            }
+        }
+    }
+
+    public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {
+        (7 * Double(inputCount), (inputGradient ? 12 : 6) * Double(inputCount))
+    }
+}
+
+/// Divides each sample by its root mean square, then scales per feature (no centring, no shift).
+public final class RMSNorm: Layer {
+    public let name: String
+    public let inputShape: [Int]
+    public var outputShape: [Int] { inputShape }
+    public let epsilon: Float
+    private var scale: BoundParameter?
+    /// Reciprocal RMS of each sample, kept for backward.
+    private let statistics = Workspace()
+
+    public init(name: String, inputShape: [Int], epsilon: Float = 1e-6) {
+        self.name = name
+        self.inputShape = inputShape
+        self.epsilon = epsilon
+    }
+
+    public var parameterSpecs: [ParameterSpec] {
+        [ParameterSpec(name: "\(name).weight", shape: [inputCount], role: .scale, outputAxis: 0)]
+    }
+
+    public func bind(_ store: ParameterStore) { scale = BoundParameter(store, "\(name).weight") }
+
+    public func reserve(batch: Int) { statistics.reserve(batch) }
+
+    public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
+                        context: PassContext) {
+        let gamma = scale.bound(name).value
+        let n = inputCount, stats = statistics.pointer
+        for b in 0..<batch {
+            let x = input + b * n, y = output + b * n
+            var squares: Float = 0
+            for i in 0..<n { squares += x[i] * x[i] }
+            let r = 1 / (squares / Float(n) + epsilon).squareRoot()
+            stats[b] = r
+            for i in 0..<n { y[i] = x[i] * r * gamma[i] }
+        }
+    }
+
+    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
+        let scale = scale.bound(name)
+        let gamma = scale.value, n = inputCount, stats = statistics.pointer
+        for b in 0..<batch {
+            let x = input + b * n, dy = outputGradient + b * n
+            let r = stats[b]
+            var meanGX: Float = 0
+            for i in 0..<n {
+                scale.gradient[i] += dy[i] * x[i] * r
+                meanGX += dy[i] * gamma[i] * x[i]
+            }
+            guard let inputGradient else { continue }
+            meanGX /= Float(n)
+            let dx = inputGradient + b * n
+            let r3 = r * r * r
+            for i in 0..<n { dx[i] = r * dy[i] * gamma[i] - r3 * x[i] * meanGX }
+        }
+    }
+
+    public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {
+        (4 * Double(inputCount), (inputGradient ? 9 : 4) * Double(inputCount))
+    }
+}

@@ -1,0 +1,83 @@
+import Tensors
+
+/// A chain of layers with the activation and gradient buffers they pass along.
+///
+/// Each layer's output gets its own buffer (backward needs them all); input gradients ping-pong
+/// between two buffers sized for the widest layer. All of them grow only when the batch does.
+public final class Sequential {
+    public let layers: [any Layer]
+    public let inputShape: [Int]
+    public let outputShape: [Int]
+    private var outputs: [Workspace]
+    private let gradients = (Workspace(), Workspace())
+    public private(set) var capacity = 0
+
+    /// Checks that each layer takes what the one before it gives.
+    public init(_ layers: [any Layer], name: String) throws(ModelError) {
+        guard let first = layers.first, let last = layers.last else {
+            throw .invalidArgument(layer: name, reason: "needs at least one layer")
+        }
+        for (previous, next) in zip(layers, layers.dropFirst()) where previous.outputShape != next.inputShape {
+            throw .shapeMismatch(layer: "\(next.name) (\(type(of: next)))", expected: next.inputShape,
+                                 found: previous.outputShape)
+        }
+        self.layers = layers
+        inputShape = first.inputShape
+        outputShape = last.outputShape
+        outputs = layers.map { _ in Workspace() }
+    }
+
+    public var parameterSpecs: [ParameterSpec] { layers.flatMap(\.parameterSpecs) }
+
+    public func bind(_ store: ParameterStore) { for layer in layers { layer.bind(store) } }
+
+    public func reserve(batch: Int) {
+        guard batch > capacity else { return }
+        capacity = batch
+        var widest = 0
+        for (index, layer) in layers.enumerated() {
+            layer.reserve(batch: batch)
+            outputs[index].reserve(batch * layer.outputCount)
+            if index < layers.count - 1 { widest = max(widest, layer.outputCount) }
+        }
+        gradients.0.reserve(batch * widest)
+        gradients.1.reserve(batch * widest)
+    }
+
+    /// The output of the last `forward`.
+    public var output: UnsafeMutablePointer<Float> { outputs[outputs.count - 1].pointer }
+
+    @discardableResult
+    public func forward(_ input: UnsafePointer<Float>, batch: Int, context: PassContext) -> UnsafeMutablePointer<Float> {
+        precondition(batch <= capacity, "batch \(batch) exceeds the reserved \(capacity)")
+        var current = input
+        for (index, layer) in layers.enumerated() {
+            layer.forward(current, into: outputs[index].pointer, batch: batch, context: context)
+            current = UnsafePointer(outputs[index].pointer)
+        }
+        return outputs[outputs.count - 1].pointer
+    }
+
+    /// Backward through every layer after `forward` on the same `input`; parameter gradients accumulate.
+    public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
+        var upstream = outputGradient
+        for index in stride(from: layers.count - 1, through: 0, by: -1) {
+            let layerInput = index == 0 ? input : UnsafePointer(outputs[index - 1].pointer)
+            let downstream = index == 0 ? inputGradient : (index & 1 == 1 ? gradients.1 : gradients.0).pointer
+            layers[index].backward(input: layerInput, output: outputs[index].pointer, outputGradient: upstream,
+                                   inputGradient: downstream, batch: batch, context: context)
+            if let downstream { upstream = UnsafePointer(downstream) }
+        }
+    }
+
+    public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {
+        var total = (forward: 0.0, backward: 0.0)
+        for (index, layer) in layers.enumerated() {
+            let f = layer.flops(inputGradient: index > 0 || inputGradient)
+            total.forward += f.forward
+            total.backward += f.backward
+        }
+        return total
+    }
+}
