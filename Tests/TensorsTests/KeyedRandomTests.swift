@@ -39,3 +39,15 @@ final class KeyedRandomTests: XCTestCase {
         XCTAssertEqual(variance, 1, accuracy: 0.03)
     }
 }
+
+final class KeyedRandomArityTests: XCTestCase {
+    /// The allocation-free fixed-arity keys equal the variadic ones.
+    func testFixedArityMatchesVariadic() {
+        let parts: [UInt64] = [3, 1 << 40, 17, 99]
+        XCTAssertEqual(KeyedRandom(parts[0]).uniform(5), KeyedRandom(parts: Array(parts[..<1])).uniform(5))
+        XCTAssertEqual(KeyedRandom(parts[0], parts[1]).uniform(5), KeyedRandom(parts: Array(parts[..<2])).uniform(5))
+        XCTAssertEqual(KeyedRandom(parts[0], parts[1], parts[2]).uniform(5), KeyedRandom(parts: Array(parts[..<3])).uniform(5))
+        XCTAssertEqual(KeyedRandom(parts[0], parts[1], parts[2], parts[3]).uniform(5), KeyedRandom(parts: parts).uniform(5))
+        XCTAssertNotEqual(KeyedRandom(parts[0], parts[1]).uniform(5), KeyedRandom(parts[1], parts[0]).uniform(5))
+    }
+}
