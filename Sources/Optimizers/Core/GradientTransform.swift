@@ -16,6 +16,13 @@ public struct TransformBuffers {
     public let parameters: UnsafeMutablePointer<Float>
     /// A copy of the gradient as the chain received it, when some transform asked for one.
     public let originalGradients: UnsafeMutablePointer<Float>?
+
+    public init(updates: UnsafeMutablePointer<Float>, parameters: UnsafeMutablePointer<Float>,
+                originalGradients: UnsafeMutablePointer<Float>?) {
+        self.updates = updates
+        self.parameters = parameters
+        self.originalGradients = originalGradients
+    }
 }
 
 /// One stage of an optimizer: maps the incoming update (initially the gradient) to a new update,
