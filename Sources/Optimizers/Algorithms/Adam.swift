@@ -56,4 +56,42 @@ public final class ScaleByAdam: GradientTransform {
             }
         }
     }
+
+    /// The whole AdamW step in one pass over memory: m, v, the decoupled decay and the parameter
+    /// write, p ← p − lr·(û + λp). Used by the chain for scale-by-Adam → decay → scale by −lr.
+    func applyFused(_ buffers: TransformBuffers, range: Range<Int>, weightDecay: Float, learningRate: Float) {
+        precondition(vMax == nil)
+        let u = buffers.updates, p = buffers.parameters, m = m.baseAddress, v = v.baseAddress
+        let b1 = beta1, b2 = beta2, c1 = 1 - beta1, c2 = 1 - beta2, eps = epsilon
+        let stepSize = learningRate / correction1, inverseRoot2 = 1 / rootCorrection2
+        let decay = 1 - learningRate * weightDecay
+        var i = range.lowerBound
+        let end = range.upperBound
+        // Explicit 8-wide vectors: the compiler cannot prove the four buffers disjoint, so it
+        // would not vectorize the scalar loop by itself.
+        typealias V = SIMD8<Float>
+        let vb1 = V(repeating: b1), vb2 = V(repeating: b2), vc1 = V(repeating: c1), vc2 = V(repeating: c2)
+        let vEps = V(repeating: eps), vStep = V(repeating: stepSize), vRoot = V(repeating: inverseRoot2)
+        let vDecay = V(repeating: decay)
+        while i + 8 <= end {
+            let g = UnsafeRawPointer(u + i).loadUnaligned(as: V.self)
+            let mi = vb1 * UnsafeRawPointer(m + i).loadUnaligned(as: V.self) + vc1 * g
+            let vi = vb2 * UnsafeRawPointer(v + i).loadUnaligned(as: V.self) + vc2 * g * g
+            let pi = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+            let result = pi * vDecay - vStep * mi / (vi.squareRoot() * vRoot + vEps)
+            UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: V.self)
+            UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
+            UnsafeMutableRawPointer(p + i).storeBytes(of: result, as: V.self)
+            i += 8
+        }
+        while i < end {
+            let g = u[i]
+            let mi = b1 * m[i] + c1 * g
+            let vi = b2 * v[i] + c2 * g * g
+            m[i] = mi
+            v[i] = vi
+            p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() * inverseRoot2 + eps)
+            i += 1
+        }
+    }
 }

@@ -17,6 +17,15 @@ public final class TransformChain: Optimizer {
         originalGradients = transforms.contains { $0.needsOriginalGradients } ? FloatBuffer(count: layout.totalCount) : nil
     }
 
+    /// AdamW and Adam chains run as one fused loop (same arithmetic up to rounding order).
+    private var fusedAdamW: (ScaleByAdam, Float)? {
+        guard let adam = transforms.first as? ScaleByAdam, adam.vMax == nil,
+              let last = transforms.last as? ScaleByLearningRate, last.factor == 1 else { return nil }
+        if transforms.count == 2 { return (adam, 0) }
+        if transforms.count == 3, let decay = transforms[1] as? AddDecayedWeights { return (adam, decay.weightDecay) }
+        return nil
+    }
+
     public var state: [StateTensor] { transforms.flatMap(\.state) }
 
     public func step(parameters: FloatBuffer, gradients: FloatBuffer, context: StepContext) {
@@ -26,6 +35,12 @@ public final class TransformChain: Optimizer {
         let buffers = TransformBuffers(updates: gradients.baseAddress, parameters: parameters.baseAddress,
                                        originalGradients: originalGradients?.baseAddress)
         let all = 0..<parameters.count
+        if let (adam, decay) = fusedAdamW {
+            ParallelChunks.forEachTile(all) { tile in
+                adam.applyFused(buffers, range: tile, weightDecay: decay, learningRate: context.learningRate)
+            }
+            return
+        }
         var index = 0
         while index < transforms.count {
             if transforms[index].scope == .whole {
