@@ -1,0 +1,40 @@
+import Tensors
+
+/// AdaNorm (Dubey et al., arXiv 2210.06364) as pytorch_optimizer.AdaNorm: per tensor,
+/// e ← r·e + (1−r)‖g‖; the momentum input is s = (e/‖g‖)·g when ‖g‖ < e, else g;
+/// m ← β₁m + (1−β₁)s, v ← β₂v + (1−β₂)g², u = m/((√v + ε)/√(1−β₂ᵗ)) (no first-moment correction).
+public final class ScaleByAdaNorm: GradientTransform {
+    public let name = "adanorm"
+    public let scope = TransformScope.whole
+    public let beta1: Float, beta2: Float, r: Float, epsilon: Float
+    let layout: ParameterLayout
+    let m: FloatBuffer, v: FloatBuffer, gradientNorm: FloatBuffer
+    public let state: [StateTensor]
+
+    public init(layout: ParameterLayout, beta1: Float, beta2: Float, r: Float, epsilon: Float) {
+        self.layout = layout
+        self.beta1 = beta1; self.beta2 = beta2; self.r = r; self.epsilon = epsilon
+        let allocator = StateAllocator(prefix: "adanorm")
+        m = allocator.like(layout, "exp_avg")
+        v = allocator.like(layout, "exp_avg_var")
+        gradientNorm = allocator.buffer("exp_grad_norm", count: layout.slots.count)
+        state = allocator.tensors
+    }
+
+    public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
+        let rootC2 = biasCorrection(beta2, context.step).squareRoot()
+        for (index, slot) in layout.slots.enumerated() {
+            let g = buffers.updates + slot.offset, ms = m.baseAddress + slot.offset, vs = v.baseAddress + slot.offset
+            let norm = Float(sumOfSquares(g, slot.count).squareRoot())
+            let e = r * gradientNorm[index] + (1 - r) * norm
+            gradientNorm[index] = e
+            let scale: Float = norm < e && norm > 0 ? e / norm : 1
+            for i in 0..<slot.count {
+                let gi = g[i]
+                ms[i] = beta1 * ms[i] + (1 - beta1) * gi * scale
+                vs[i] = beta2 * vs[i] + (1 - beta2) * gi * gi
+                g[i] = ms[i] * rootC2 / (vs[i].squareRoot() + epsilon)
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+import Configuration
+import Tensors
+
+extension OptimizerCatalog {
+    static let entries: [Entry] = [
+        Entry(name: "sgd", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let momentum = try s.nonNegative("momentum", default: 0)
+            let dampening = try s.double("dampening", default: 0, range: 0...1)
+            let weightDecay = try s.nonNegative("weight_decay", default: 0)
+            let nesterov = try s.bool("nesterov", default: false)
+            if nesterov && (momentum <= 0 || dampening != 0) {
+                throw .invalid(key: s.qualified("nesterov"), reason: "Nesterov momentum requires momentum > 0 and dampening = 0")
+            }
+            var chain: [any GradientTransform] = []
+            if weightDecay > 0 { chain.append(AddDecayedWeights(weightDecay: Float(weightDecay))) }
+            if momentum > 0 {
+                chain.append(ScaleBySGDMomentum(layout: layout, momentum: Float(momentum), dampening: Float(dampening),
+                                                nesterov: nesterov))
+            }
+            return .transforms(chain + [ScaleByLearningRate()])
+        },
+        Entry(name: "adam", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            try adamChain(s, layout, defaultDecay: 0, decoupledByDefault: false)
+        },
+        Entry(name: "adamw", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            try adamChain(s, layout, defaultDecay: 1e-2, decoupledByDefault: true)
+        },
+        Entry(name: "nadam", defaultLearningRate: 2e-3) { s, layout throws(ConfigError) in
+            let betas = try s.betas(default: [0.9, 0.999])
+            let eps = try s.nonNegative("eps", default: 1e-8)
+            let weightDecay = Float(try s.nonNegative("weight_decay", default: 0))
+            let momentumDecay = try s.nonNegative("momentum_decay", default: 4e-3)
+            let decoupled = try s.bool("decoupled_weight_decay", default: false)
+            let core = ScaleByNAdam(layout: layout, beta1: betas[0], beta2: betas[1], epsilon: Float(eps),
+                                    momentumDecay: momentumDecay)
+            if weightDecay == 0 { return .transforms([core, ScaleByLearningRate()]) }
+            return .transforms(decoupled
+                ? [core, AddDecayedWeights(weightDecay: weightDecay), ScaleByLearningRate()]
+                : [AddDecayedWeights(weightDecay: weightDecay), core, ScaleByLearningRate()])
+        },
+        Entry(name: "adalo", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let betas = try s.betas(default: [0.9, 0.999])
+            let mode = try s.choice("mode", default: "adversarial", from: AdaLo.Mode.allCases.map(\.rawValue))
+            return .transforms([AdaLo(
+                layout: layout, beta1: betas[0], beta2: betas[1],
+                weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)),
+                kappa: Float(try s.positive("kappa", default: 3)), epsilon: Float(try s.nonNegative("eps", default: 1e-8)),
+                mode: AdaLo.Mode(rawValue: mode) ?? .adversarial)])
+        },
+        Entry(name: "nsgda", defaultLearningRate: 4e-5) { s, layout throws(ConfigError) in
+            .transforms([NSGDA(layout: layout, momentum: Float(try s.rate("momentum", default: 0.9)),
+                               epsilon: Float(try s.nonNegative("eps", default: 1e-8)),
+                               weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)))])
+        },
+        Entry(name: "adafactor", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            var settings = ScaleByAdafactor.Settings()
+            let betas = try s.betas(default: [0.9, 0.999])
+            settings.beta1 = betas[0]
+            settings.beta2 = betas[1]
+            settings.decayRate = try s.double("decay_rate", default: -0.8, range: -1...0)
+            settings.weightDecay = Float(try s.nonNegative("weight_decay", default: 0))
+            settings.weightDecouple = try s.bool("weight_decouple", default: true)
+            settings.fixedDecay = try s.bool("fixed_decay", default: false)
+            settings.clipThreshold = Float(try s.positive("clip_threshold", default: 1))
+            try s.fixedBool("ams_bound", supported: false)
+            settings.scaleParameter = try s.bool("scale_parameter", default: true)
+            settings.relativeStep = try s.bool("relative_step", default: true)
+            settings.warmupInit = try s.bool("warmup_init", default: false)
+            settings.epsilon1 = Float(try s.nonNegative("eps1", default: 1e-30))
+            settings.epsilon2 = Float(try s.nonNegative("eps2", default: 1e-3))
+            // The first moment is kept in float32 (the reference defaults to bfloat16).
+            _ = try s.choice("momentum_dtype", default: "float32", from: ["float32"])
+            return .transforms([ScaleByAdafactor(layout: layout, settings: settings)])
+        },
+        Entry(name: "sm3", defaultLearningRate: 0.1) { s, layout throws(ConfigError) in
+            .transforms([ScaleBySM3(layout: layout, momentum: Float(try s.rate("momentum", default: 0)),
+                                    beta: Float(try s.double("beta", default: 0, range: 0...1)),
+                                    epsilon: Float(try s.nonNegative("eps", default: 1e-30))),
+                         ScaleByLearningRate()])
+        },
+        Entry(name: "lamb", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            var settings = LAMB.Settings()
+            let betas = try s.betas(default: [0.9, 0.999])
+            settings.beta1 = betas[0]
+            settings.beta2 = betas[1]
+            settings.epsilon = Float(try s.nonNegative("eps", default: 1e-6))
+            settings.weightDecay = Float(try s.nonNegative("weight_decay", default: 0))
+            settings.weightDecouple = try s.bool("weight_decouple", default: true)
+            settings.fixedDecay = try s.bool("fixed_decay", default: false)
+            settings.gradAveraging = try s.bool("grad_averaging", default: true)
+            settings.adam = try s.bool("adam", default: false)
+            try s.fixedBool("rectify", supported: false)
+            try s.fixedBool("pre_norm", supported: false)
+            // Only read by the reference together with pre_norm; use the clip_norm transform instead.
+            _ = try s.nonNegative("max_grad_norm", default: 1)
+            return .transforms([LAMB(layout: layout, settings: settings)])
+        },
+        Entry(name: "amos", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            .transforms([Amos(layout: layout, beta: Float(try s.rate("beta", default: 0.999)),
+                              momentum: Float(try s.rate("momentum", default: 0)),
+                              extraL2: Float(try s.nonNegative("extra_l2", default: 0)),
+                              cCoefficient: Float(try s.nonNegative("c_coef", default: 0.25)),
+                              dCoefficient: Float(try s.nonNegative("d_coef", default: 0.25)),
+                              epsilon: Float(try s.nonNegative("eps", default: 1e-18)))])
+        },
+        Entry(name: "smmf", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let betas = try s.betas(default: [0.9, 0.999])
+            let core = ScaleBySMMF(layout: layout, beta1: betas[0], beta2: betas[1],
+                                   epsilon: Float(try s.nonNegative("eps", default: 1e-8)))
+            return .transforms(try decoupled(core, s, defaultDecay: 0))
+        },
+        Entry(name: "adam_atan2", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let betas = try s.betas(default: [0.9, 0.999])
+            let core = ScaleByAdamAtan2(layout: layout, beta1: betas[0], beta2: betas[1],
+                                        a: Float(try s.positive("a", default: 1.27)),
+                                        b: Float(try s.positive("b", default: 1)))
+            return .transforms(try decoupled(core, s, defaultDecay: 0))
+        },
+        Entry(name: "sadam", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let betas = try s.betas(default: [0.9, 0.999])
+            let core = ScaleBySAdam(layout: layout, beta1: betas[0], beta2: betas[1],
+                                    softplusBeta: Float(try s.positive("softplus_beta", default: 50)))
+            return .transforms(try decoupled(core, s, defaultDecay: 0))
+        },
+        Entry(name: "diffgrad", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let betas = try s.betas(default: [0.9, 0.999])
+            let core = ScaleByDiffGrad(layout: layout, beta1: betas[0], beta2: betas[1],
+                                       epsilon: Float(try s.nonNegative("eps", default: 1e-8)))
+            return .transforms(try decoupled(core, s, defaultDecay: 0))
+        },
+        Entry(name: "adamomentum", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let betas = try s.betas(default: [0.9, 0.999])
+            let core = ScaleByAdaMomentum(layout: layout, beta1: betas[0], beta2: betas[1],
+                                          epsilon: Float(try s.nonNegative("eps", default: 1e-8)))
+            return .transforms(try decoupled(core, s, defaultDecay: 0))
+        },
+        Entry(name: "pnm", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let betas = try s.doubles("betas", default: [0.9, 1.0], count: 2)
+            guard betas[0] >= 0 && betas[0] < 1 else {
+                throw .outOfRange(key: s.qualified("betas[0]"), value: "\(betas[0])", allowed: "in [0.0, 1.0)")
+            }
+            guard betas[1] >= 0 else { throw .outOfRange(key: s.qualified("betas[1]"), value: "\(betas[1])", allowed: "≥ 0") }
+            let core = ScaleByPNM(layout: layout, beta1: Float(betas[0]), beta0: Float(betas[1]))
+            return .transforms(try decoupled(core, s, defaultDecay: 0))
+        },
+        Entry(name: "adapnm", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let betas = try s.doubles("betas", default: [0.9, 0.999, 1.0], count: 3)
+            for index in 0..<2 where !(betas[index] >= 0 && betas[index] < 1) {
+                throw .outOfRange(key: s.qualified("betas[\(index)]"), value: "\(betas[index])", allowed: "in [0.0, 1.0)")
+            }
+            guard betas[2] >= 0 else { throw .outOfRange(key: s.qualified("betas[2]"), value: "\(betas[2])", allowed: "≥ 0") }
+            let core = ScaleByAdaPNM(layout: layout, beta1: Float(betas[0]), beta2: Float(betas[1]), beta0: Float(betas[2]),
+                                     epsilon: Float(try s.nonNegative("eps", default: 1e-8)))
+            return .transforms(try decoupled(core, s, defaultDecay: 0))
+        },
+        Entry(name: "adanorm", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let betas = try s.betas(default: [0.9, 0.99])
+            let core = ScaleByAdaNorm(layout: layout, beta1: betas[0], beta2: betas[1],
+                                      r: Float(try s.rate("r", default: 0.95)),
+                                      epsilon: Float(try s.nonNegative("eps", default: 1e-8)))
+            return .transforms(try decoupled(core, s, defaultDecay: 0))
+        },
+        Entry(name: "glfrac", defaultLearningRate: 1e-2) { s, layout throws(ConfigError) in
+            let order = try s.double("alpha", default: 0.5, range: 0...1, openLower: true, openUpper: true)
+            let history = try s.int("history", default: 8, range: 1...1024)
+            let core = ScaleByGrunwaldLetnikov(layout: layout, order: Float(order), history: history)
+            return .transforms(try decoupled(core, s, defaultDecay: 0))
+        },
+        Entry(name: "muon", defaultLearningRate: 0.02) { s, layout throws(ConfigError) in
+            var settings = Muon.Settings()
+            settings.momentum = Float(try s.rate("momentum", default: 0.95))
+            settings.nesterov = try s.bool("nesterov", default: true)
+            settings.steps = try s.int("ns_steps", default: 5, range: 1...20)
+            settings.weightDecay = Float(try s.nonNegative("weight_decay", default: 0))
+            let lr = try s.nonNegative("lr", default: 0.02)
+            let adamLR = try s.nonNegative("adamw_lr", default: 3e-4)
+            settings.adamRateRatio = lr > 0 ? Float(adamLR / lr) : 0
+            let betas = try s.betas("adamw_betas", default: [0.9, 0.95])
+            settings.adamBeta1 = betas[0]
+            settings.adamBeta2 = betas[1]
+            settings.adamEpsilon = Float(try s.nonNegative("adamw_eps", default: 1e-8))
+            settings.adamWeightDecay = Float(try s.nonNegative("adamw_wd", default: 0))
+            return .transforms([Muon(layout: layout, settings: settings)])
+        },
+        Entry(name: "lookahead", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let k = try s.int("k", default: 5, range: 1...Int.max)
+            let alpha = try s.double("alpha", default: 0.5, range: 0...1)
+            let innerSection = try s.section("inner")
+            guard innerSection.contains("name") else { throw .missingKey(key: innerSection.qualified("name")) }
+            let inner = try make(section: innerSection, layout: layout)
+            return .optimizer(Lookahead(inner: inner, layout: layout, k: k, alpha: Float(alpha)))
+        },
+    ]
+
+    /// `core` followed by optional decoupled weight decay (`weight_decay`, AdamW style) and the scale by −lr.
+    static func decoupled(_ core: any GradientTransform, _ s: ConfigSection, defaultDecay: Double) throws(ConfigError)
+        -> [any GradientTransform]
+    {
+        let weightDecay = Float(try s.nonNegative("weight_decay", default: defaultDecay))
+        return weightDecay > 0 ? [core, AddDecayedWeights(weightDecay: weightDecay), ScaleByLearningRate()]
+                               : [core, ScaleByLearningRate()]
+    }
+
+    static func adamChain(_ s: ConfigSection, _ layout: ParameterLayout, defaultDecay: Double,
+                          decoupledByDefault: Bool) throws(ConfigError) -> Built {
+        let betas = try s.betas(default: [0.9, 0.999])
+        let eps = try s.nonNegative("eps", default: 1e-8)
+        let weightDecay = Float(try s.nonNegative("weight_decay", default: defaultDecay))
+        let amsgrad = try s.bool("amsgrad", default: false)
+        let decoupled = decoupledByDefault ? true : try s.bool("decoupled_weight_decay", default: false)
+        let core = ScaleByAdam(layout: layout, beta1: betas[0], beta2: betas[1], epsilon: Float(eps), amsgrad: amsgrad)
+        if weightDecay == 0 { return .transforms([core, ScaleByLearningRate()]) }
+        return .transforms(decoupled
+            ? [core, AddDecayedWeights(weightDecay: weightDecay), ScaleByLearningRate()]
+            : [AddDecayedWeights(weightDecay: weightDecay), core, ScaleByLearningRate()])
+    }
+}

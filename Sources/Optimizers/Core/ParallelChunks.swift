@@ -1,0 +1,47 @@
+import Dispatch
+import Foundation
+
+/// Splits elementwise work over the machine's cores once buffers are large enough to pay for it.
+enum ParallelChunks {
+    /// Below this many elements one thread is faster than waking others.
+    static let parallelThreshold = 1 << 16
+    /// Elements processed together by every fused transform, small enough to stay in L1/L2.
+    static let tile = 4096
+
+    static let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Calls `body` on disjoint, 16-aligned sub-ranges of `range` covering it, each at most `tile` long.
+    static func forEachTile(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
+        let count = range.count
+        if count < parallelThreshold || threads == 1 {
+            tiles(range, body)
+            return
+        }
+        let parts = threads * 4
+        let per = ((count + parts - 1) / parts + 15) & ~15
+        let iterations = (count + per - 1) / per
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: iterations) { index in
+                let low = range.lowerBound + index * per
+                let high = min(range.upperBound, low + per)
+                if low < high { tiles(low..<high, box.value) }
+            }
+        }
+    }
+
+    private static func tiles(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
+        var low = range.lowerBound
+        while low < range.upperBound {
+            let high = min(range.upperBound, low + tile)
+            body(low..<high)
+            low = high
+        }
+    }
+}
+
+/// Carries a closure into `concurrentPerform`; safe because each iteration touches a disjoint range.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
