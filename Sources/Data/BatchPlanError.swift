@@ -14,7 +14,7 @@ public enum BatchPlanError: Error, Equatable, CustomStringConvertible {
             let unit = ranks * micro
             let microText = micros.isEmpty
                 ? "no micro batch size works (\(global) is not a multiple of \(ranks) ranks)"
-                : "micro batch sizes that divide it: \(micros.map(String.init).joined(separator: ", "))"
+                : "micro batch sizes that work with global batch \(global) on \(ranks) ranks: \(micros.map(String.init).joined(separator: ", "))"
             return "global batch \(global) cannot be split into \(ranks) ranks × micro batch \(micro) × k micro-steps "
                 + "(\(global) is not a multiple of \(ranks) × \(micro) = \(unit)); \(microText); "
                 + "global batch sizes that work with micro batch \(micro) on \(ranks) ranks: "
