@@ -132,20 +132,22 @@ public struct BatchPlan: Sendable {
     }
 }
 
-/// Remembers the most recent epoch's order: every step of an epoch needs it, and a permutation of
-/// 60 000 samples costs about a millisecond to draw.
+/// Remembers the two most recent epochs' orders: every step of an epoch needs its order, a
+/// permutation of 60 000 samples costs about a millisecond, and a prefetching loader may already
+/// be in epoch e + 1 while the trainer still asks about epoch e.
 final class EpochOrderCache: @unchecked Sendable {
     private let lock = ConditionLock()
-    private var epoch = -1
-    private var cached: [Int] = []
+    private var entries: [(epoch: Int, order: [Int])] = []
 
     func order(seed: UInt64, epoch: Int, count: Int) -> [Int] {
         precondition(epoch >= 0, "negative epoch \(epoch)")
-        if let hit = lock.withLock({ self.epoch == epoch ? cached : nil }) { return hit }
+        if let hit = lock.withLock({ entries.first { $0.epoch == epoch }?.order }) { return hit }
         let fresh = BatchPlan.drawOrder(seed: seed, epoch: epoch, count: count)
         lock.withLock {
-            self.epoch = epoch
-            cached = fresh
+            if !entries.contains(where: { $0.epoch == epoch }) {
+                entries.append((epoch, fresh))
+                if entries.count > 2 { entries.removeFirst() }
+            }
         }
         return fresh
     }

@@ -133,35 +133,42 @@ public struct Preprocessing: Sendable, Equatable {
         }
     }
 
+    /// Evaluation inputs for the contiguous samples `range` (an `EvaluationShard` slice), without
+    /// building an index array.
+    public func fill(from dataset: Dataset, range: Range<Int>, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= dataset.count, "samples \(range) outside 0..<\(dataset.count)")
+        precondition(output.count >= range.count * sampleSize, "output of \(output.count) too small for \(range.count) samples")
+        fill(from: dataset, samples: range, augmentationKey: nil, into: output.baseAddress!)
+    }
+
     /// The allocation-free core: `indices.count` samples into `output`, augmented when a key is given.
     public func fill(from dataset: Dataset, indices: UnsafeBufferPointer<Int>, augmentationKey: (seed: UInt64, epoch: Int)?,
                      into output: UnsafeMutablePointer<Float>) {
+        fill(from: dataset, samples: indices, augmentationKey: augmentationKey, into: output)
+    }
+
+    @inline(__always)
+    private func fill<Samples: Collection<Int>>(from dataset: Dataset, samples: Samples,
+                                                augmentationKey: (seed: UInt64, epoch: Int)?,
+                                                into output: UnsafeMutablePointer<Float>) {
         precondition(dataset.sampleShape == sampleShape, "data set samples \(dataset.sampleShape) are not \(sampleShape)")
         switch dataset.pixels {
         case .bytes(let values):
-            values.withUnsafeBufferPointer { fill($0.baseAddress!, scale: 1 / 255, indices, augmentationKey, output) }
+            values.withUnsafeBufferPointer {
+                fillSamples($0.baseAddress!, scale: 1 / 255, convert: { Float($0) }, samples, augmentationKey, output)
+            }
         case .floats(let values):
-            values.withUnsafeBufferPointer { fill($0.baseAddress!, scale: 1, indices, augmentationKey, output) }
+            values.withUnsafeBufferPointer {
+                fillSamples($0.baseAddress!, scale: 1, convert: { $0 }, samples, augmentationKey, output)
+            }
         }
     }
 
     @inline(__always)
-    private func fill<Element: BinaryInteger & Sendable>(_ pixels: UnsafePointer<Element>, scale: Float,
-                                                        _ indices: UnsafeBufferPointer<Int>,
-                                                        _ key: (seed: UInt64, epoch: Int)?, _ output: UnsafeMutablePointer<Float>) {
-        fillSamples(pixels, scale: scale, convert: { Float($0) }, indices, key, output)
-    }
-
-    @inline(__always)
-    private func fill(_ pixels: UnsafePointer<Float>, scale: Float, _ indices: UnsafeBufferPointer<Int>,
-                      _ key: (seed: UInt64, epoch: Int)?, _ output: UnsafeMutablePointer<Float>) {
-        fillSamples(pixels, scale: scale, convert: { $0 }, indices, key, output)
-    }
-
-    @inline(__always)
-    private func fillSamples<Element>(_ pixels: UnsafePointer<Element>, scale: Float, convert: (Element) -> Float,
-                                      _ indices: UnsafeBufferPointer<Int>, _ key: (seed: UInt64, epoch: Int)?,
-                                      _ output: UnsafeMutablePointer<Float>) {
+    private func fillSamples<Element, Samples: Collection<Int>>(
+        _ pixels: UnsafePointer<Element>, scale: Float, convert: (Element) -> Float, _ indices: Samples,
+        _ key: (seed: UInt64, epoch: Int)?, _ output: UnsafeMutablePointer<Float>
+    ) {
         let channels = sampleShape[0], height = sampleShape[1], width = sampleShape[2]
         let plane = height * width, size = channels * plane
         let padding = augmentation.cropPadding

@@ -23,6 +23,12 @@ final class PreprocessingTests: XCTestCase {
                 XCTAssertEqual(output[position * 60 + i], expected, accuracy: 1e-6)
             }
         }
+        var byRange = [Float](repeating: .nan, count: 2 * set.sampleSize)
+        var byIndices = byRange
+        byRange.withUnsafeMutableBufferPointer { pre.fill(from: set, range: 1..<3, into: $0) }
+        byIndices.withUnsafeMutableBufferPointer { pre.fill(from: set, indices: [1, 2], into: $0) }
+        XCTAssertEqual(byRange, byIndices)
+        XCTAssertEqual(Array(byRange[0..<60]), Array(output[60..<120]))  // sample 1 in both
         let floats = Dataset(sampleShape: [1, 1, 3], classes: 2, pixels: .floats([0.5, 1, -2]), labels: [1])
         var out = [Float](repeating: 0, count: 3)
         out.withUnsafeMutableBufferPointer {
