@@ -1,0 +1,132 @@
+import Data
+import XCTest
+
+final class BatchPlanTests: XCTestCase {
+    /// Concatenating every rank's micro-batches in block order (q = j·R + r) gives the step's global batch.
+    func assertSplitsExactly(_ plan: BatchPlan, step: Int, file: StaticString = #filePath, line: UInt = #line) {
+        let perRank = (0..<plan.worldSize).map { plan.microBatches(step: step, rank: $0) }
+        var concatenated: [Int] = []
+        for j in 0..<plan.microSteps {
+            for r in 0..<plan.worldSize {
+                XCTAssertEqual(perRank[r].count, plan.microSteps, file: file, line: line)
+                XCTAssertLessThanOrEqual(perRank[r][j].count, plan.microBatch, file: file, line: line)
+                concatenated += perRank[r][j]
+            }
+        }
+        XCTAssertEqual(concatenated, plan.globalBatch(step: step), "step \(step)", file: file, line: line)
+    }
+
+    func testUnionOverRanksIsTheSingleProcessBatch() throws {
+        let n = 103, micro = 3
+        for policy in LastBatchPolicy.allCases {
+            for ranks in [1, 2, 3, 4] {
+                for k in [1, 2, 4] {
+                    let global = ranks * k * micro
+                    let plan = try BatchPlan(sampleCount: n, globalBatch: global, microBatch: micro, worldSize: ranks,
+                                             lastBatch: policy, seed: 42)
+                    let single = try BatchPlan(sampleCount: n, globalBatch: global, microBatch: global, worldSize: 1,
+                                               lastBatch: policy, seed: 42)
+                    XCTAssertEqual(plan.microSteps, k)
+                    XCTAssertEqual(plan.stepsPerEpoch, policy == .drop ? n / global : (n + global - 1) / global)
+                    for epoch in 0..<2 {
+                        var seen: [Int] = []
+                        for s in 0..<plan.stepsPerEpoch {
+                            let step = plan.firstStep(ofEpoch: epoch) + s
+                            XCTAssertEqual(plan.epoch(ofStep: step), epoch)
+                            XCTAssertEqual(plan.globalBatch(step: step), single.globalBatch(step: step),
+                                           "R=\(ranks) k=\(k) step \(step): plan depends on the rank count")
+                            assertSplitsExactly(plan, step: step)
+                            seen += plan.globalBatch(step: step)
+                        }
+                        XCTAssertEqual(Set(seen).count, seen.count, "a sample repeats within epoch \(epoch)")
+                        let expected = policy == .drop ? n - n % global : n
+                        XCTAssertEqual(seen.count, expected, "R=\(ranks) k=\(k) \(policy)")
+                        XCTAssertTrue(seen.allSatisfy { (0..<n).contains($0) })
+                    }
+                }
+            }
+        }
+    }
+
+    func testShortLastBatchGivesEveryRankAllMicroSteps() throws {
+        // 50 samples, G = 24 on 4 ranks × 2 micro-steps × 3: the third step has 2 samples for 8 blocks.
+        let plan = try BatchPlan(sampleCount: 50, globalBatch: 24, microBatch: 3, worldSize: 4, lastBatch: .keep, seed: 7)
+        XCTAssertEqual(plan.stepsPerEpoch, 3)
+        XCTAssertEqual(plan.batchSize(step: 2), 2)
+        XCTAssertEqual(plan.batchSize(step: 3), 24)
+        let lastStep = (0..<4).map { plan.microBatches(step: 2, rank: $0) }
+        XCTAssertTrue(lastStep.allSatisfy { $0.count == 2 })
+        XCTAssertEqual(lastStep.map { $0.map(\.count) }, [[1, 0], [1, 0], [0, 0], [0, 0]])
+        assertSplitsExactly(plan, step: 2)
+        // 14 of 24: blocks of 2 and 1, spread over all ranks.
+        let spread = try BatchPlan(sampleCount: 38, globalBatch: 24, microBatch: 3, worldSize: 4, lastBatch: .keep, seed: 7)
+        XCTAssertEqual((0..<4).map { spread.microBatches(step: 1, rank: $0).map(\.count) }, [[2, 2], [2, 2], [2, 1], [2, 1]])
+        assertSplitsExactly(spread, step: 1)
+    }
+
+    func testPlanIsAPureFunctionOfSeedAndEpoch() throws {
+        let a = try BatchPlan(sampleCount: 1000, globalBatch: 64, microBatch: 16, worldSize: 2, lastBatch: .drop, seed: 1)
+        let b = try BatchPlan(sampleCount: 1000, globalBatch: 64, microBatch: 8, worldSize: 4, lastBatch: .drop, seed: 1)
+        let c = try BatchPlan(sampleCount: 1000, globalBatch: 64, microBatch: 16, worldSize: 2, lastBatch: .drop, seed: 2)
+        // A resumed run asks for a late step first: same answer as after walking there.
+        let late = a.microBatches(step: 40, rank: 1)
+        _ = (0..<40).map { a.globalBatch(step: $0) }
+        XCTAssertEqual(a.microBatches(step: 40, rank: 1), late)
+        XCTAssertEqual(a.globalBatch(step: 40), b.globalBatch(step: 40))
+        XCTAssertNotEqual(a.globalBatch(step: 40), c.globalBatch(step: 40))
+        XCTAssertEqual(a.order(epoch: 3), BatchPlan.drawOrder(seed: 1, epoch: 3, count: 1000))
+        XCTAssertNotEqual(a.order(epoch: 3), a.order(epoch: 4))
+        XCTAssertEqual(a.order(epoch: 3).sorted(), Array(0..<1000))
+    }
+
+    func testNonDividingSizesSuggestAlternatives() {
+        XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 100, microBatch: 8, worldSize: 3,
+                                           lastBatch: .drop, seed: 0)) { error in
+            guard case .notDivisible(100, 8, 3, let micros, let globals)? = error as? BatchPlanError else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertEqual(micros, [])
+            XCTAssertEqual(globals, [96, 120])
+            let message = "\(error)"
+            for fragment in ["global batch 100", "3 ranks", "micro batch 8", "3 × 8 = 24", "96 or 120", "not a multiple of 3 ranks"] {
+                XCTAssertTrue(message.contains(fragment), "'\(message)' lacks '\(fragment)'")
+            }
+        }
+        XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 96, microBatch: 5, worldSize: 4,
+                                           lastBatch: .drop, seed: 0)) { error in
+            guard case .notDivisible(96, 5, 4, let micros, let globals)? = error as? BatchPlanError else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertFalse(micros.isEmpty)
+            XCTAssertTrue(micros.allSatisfy { 96 % (4 * $0) == 0 })
+            XCTAssertTrue(micros.contains(4) && micros.contains(6), "\(micros)")
+            XCTAssertEqual(globals, [80, 100])
+            XCTAssertTrue("\(error)".contains("micro batch sizes that work with global batch 96 on 4 ranks: 2, 3, 4, 6"), "\(error)")
+            let working = micros.filter {
+                (try? BatchPlan(sampleCount: 1000, globalBatch: 96, microBatch: $0, worldSize: 4, lastBatch: .drop, seed: 0)) != nil
+            }
+            XCTAssertEqual(working, micros)
+        }
+        XCTAssertThrowsError(try BatchPlan(sampleCount: 10, globalBatch: 16, microBatch: 8, worldSize: 2,
+                                           lastBatch: .drop, seed: 0)) {
+            XCTAssertEqual($0 as? BatchPlanError, .noFullBatch(sampleCount: 10, globalBatch: 16))
+        }
+        XCTAssertThrowsError(try BatchPlan(sampleCount: 10, globalBatch: 0, microBatch: 8, worldSize: 2,
+                                           lastBatch: .drop, seed: 0)) {
+            XCTAssertEqual($0 as? BatchPlanError, .notPositive(name: "global batch", value: 0))
+        }
+    }
+
+    func testEvaluationShardsCoverTheSetOnce() {
+        for count in [0, 1, 7, 10000] {
+            for ranks in 1...5 {
+                let shards = (0..<ranks).map { EvaluationShard.range(count: count, rank: $0, worldSize: ranks) }
+                XCTAssertEqual(shards.first?.lowerBound, 0)
+                XCTAssertEqual(shards.last?.upperBound, count)
+                for (a, b) in zip(shards, shards.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+                XCTAssertLessThanOrEqual((shards.map(\.count).max() ?? 0) - (shards.map(\.count).min() ?? 0), 1)
+            }
+        }
+        XCTAssertEqual(EvaluationShard.range(count: 10000, rank: 1, worldSize: 3), 3333..<6666)
+    }
+}
