@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 ranks=""
 hostfile=""
-config="configs/default.yaml"
+config="configs/fashion-mlp.yaml"
 passthrough=()
 while (($#)); do
     case "$1" in

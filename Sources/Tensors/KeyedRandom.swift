@@ -12,9 +12,6 @@ import Darwin
 public struct KeyedRandom: Sendable {
     public let key: (UInt32, UInt32)
 
-    /// Folds any number of 64-bit key parts into a Philox key.
-    public init(_ parts: UInt64...) { self.init(parts: parts) }
-
     /// Folds a list of key parts into a Philox key.
     public init(parts: [UInt64]) {
         var h = KeyedRandom.initialHash
@@ -22,7 +19,7 @@ public struct KeyedRandom: Sendable {
         self.init(hash: h)
     }
 
-    // Fixed-arity forms: the same keys as the variadic one, without its array allocation in hot loops.
+    // Fixed-arity forms: the same keys as `init(parts:)`, without an array allocation in hot loops.
     @inlinable public init(_ a: UInt64) { self.init(hash: KeyedRandom.fold(KeyedRandom.initialHash, a)) }
     @inlinable public init(_ a: UInt64, _ b: UInt64) {
         self.init(hash: KeyedRandom.fold(KeyedRandom.fold(KeyedRandom.initialHash, a), b))

@@ -154,7 +154,7 @@ public final class ComparisonRunner {
             if world.isRoot {
                 print("[\(index + 1)/\(sweep.variants.count)] \(variant.name): batch \(configuration.globalBatch) = "
                       + "\(variant.ranks) ranks × micro \(configuration.microBatch) × k \(k)")
-                fflush(stdout)
+                fflush(nil)
             }
             var info = VariantInfo(name: variant.name, effectiveBatch: configuration.globalBatch, ranks: variant.ranks,
                                    micro: configuration.microBatch, accumulation: k,
@@ -163,7 +163,7 @@ public final class ComparisonRunner {
                 let session = try TrainingSession(configuration: configuration, world: world,
                                                   runDirectory: variantDirectory, resume: nil)
                 info.steps = session.trainer.totalSteps
-                info.learningRate = Double(session.trainer.schedule.peakLearningRate)
+                info.learningRate = session.trainer.schedule.peak
                 _ = try session.run()
             } else {
                 let configURL = directory.appendingPathComponent("\(variant.name).yaml")

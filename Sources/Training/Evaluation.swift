@@ -1,7 +1,9 @@
 import Checkpoints
 import Distributed
 import Foundation
+import Data
 import Layers
+import Tensors
 
 /// Test loss and accuracy of a saved model.
 public enum CheckpointEvaluation {
@@ -16,7 +18,7 @@ public enum CheckpointEvaluation {
             let testSet = try DatasetLoader.load(configuration.data, split: .test)
             let model = try Model(spec: configuration.model, inputShape: testSet.sampleShape, classes: testSet.classes)
             try checkpoint.restore(into: model.store.parameters, layout: model.layout, prefix: Checkpoint.parameterPrefix)
-            return (model, testSet, Preprocessing(config: configuration.data, training: trainSet))
+            return (model, testSet, try Preprocessing(config: configuration.data, trainingSet: trainSet))
         }
         return try evaluate(model: model, testSet: testSet, preprocessing: preprocessing,
                             batch: configuration.evalBatch, world: world)
@@ -27,19 +29,19 @@ public enum CheckpointEvaluation {
                          world: any Communicator) throws -> (loss: Double, accuracy: Double) {
         let shard = EvaluationShard.range(count: testSet.count, rank: world.rank, worldSize: world.size)
         let inputs = FloatBuffer(count: batch * testSet.sampleSize)
-        var labels = [Int32](repeating: 0, count: batch)
         var totals = [0.0, 0.0, 0.0]
         var start = shard.lowerBound
         while start < shard.upperBound {
-            let indices = Array(start..<min(start + batch, shard.upperBound))
-            preprocessing.fill(dataset: testSet, indices: indices, inputs: inputs.pointer, labels: &labels)
-            let result = labels.withUnsafeBufferPointer { labelPointer in
-                model.evaluate(inputs: UnsafeBufferPointer(inputs.pointer), labels: labelPointer, count: indices.count)
+            let range = start..<min(start + batch, shard.upperBound)
+            preprocessing.fill(from: testSet, range: range, into: inputs.pointer)
+            let result = testSet.labels.withUnsafeBufferPointer { labels in
+                model.evaluate(inputs: UnsafeBufferPointer(inputs.pointer),
+                               labels: UnsafeBufferPointer(rebasing: labels[range]), count: range.count)
             }
             totals[0] += result.lossSum
             totals[1] += Double(result.correct)
             totals[2] += Double(result.items)
-            start += batch
+            start = range.upperBound
         }
         try totals.withUnsafeMutableBufferPointer { try world.allReduce($0, .sum) }
         return (totals[0] / max(totals[2], 1), totals[1] / max(totals[2], 1))

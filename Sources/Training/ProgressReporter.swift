@@ -23,11 +23,11 @@ final class ProgressReporter {
                           formatDuration(remaining * secondsPerStep), record.skipped ? "  (skipped: non-finite)" : "")
         if isTerminal {
             print("\r\u{1B}[2K" + line, terminator: "")
-            fflush(stdout)
+            fflush(nil)
             hasLiveLine = true
         } else if record.step % logEvery == 0 || record.step == totalSteps || record.skipped {
             print(line)
-            fflush(stdout)
+            fflush(nil)
         }
     }
 
@@ -35,7 +35,7 @@ final class ProgressReporter {
         endLiveLine()
         print(String(format: "eval  step %d  epoch %.2f  test loss %.4f  test accuracy %.2f%%", evaluation.step,
                      evaluation.epoch, evaluation.testLoss, 100 * evaluation.testAccuracy))
-        fflush(stdout)
+        fflush(nil)
     }
 
     func finish() { endLiveLine() }

@@ -90,9 +90,10 @@ public final class Trainer {
             }
             let schedule = try Schedule(
                 section: ConfigSection(configuration.scheduleTree, path: "schedule"),
-                baseLearningRate: Trainer.baseLearningRate(configuration.optimizerTree),
+                baseLearningRate: OptimizerCatalog.learningRate(
+                    section: ConfigSection(configuration.optimizerTree, path: "optimizer")),
                 globalBatch: configuration.globalBatch, totalSteps: totalSteps)
-            let preprocessing = Preprocessing(config: configuration.data, training: trainSet)
+            let preprocessing = try Preprocessing(config: configuration.data, trainingSet: trainSet)
             if let runDirectory, world.isRoot { try Trainer.prepare(runDirectory: runDirectory, configuration: configuration) }
             return (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps)
         }
@@ -112,16 +113,6 @@ public final class Trainer {
             metrics = nil
         }
         progress = world.isRoot && !quiet ? ProgressReporter(totalSteps: totalSteps, logEvery: configuration.logEvery) : nil
-    }
-
-    /// The configured learning rate (`optimizer.lr`), which the schedule scales and shapes.
-    static func baseLearningRate(_ tree: ConfigValue) -> Double {
-        guard case .map(let map) = tree else { return 0 }
-        switch map["lr"] {
-        case .double(let value)?: return value
-        case .int(let value)?: return Double(value)
-        default: return 0
-        }
     }
 
     static func prepare(runDirectory: URL, configuration: TrainingConfiguration) throws {

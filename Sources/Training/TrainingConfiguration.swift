@@ -91,11 +91,11 @@ public struct TrainingConfiguration {
         let train = try root.section("train")
         let epochs = try train.optionalInt("epochs", range: 1...Int.max)
         let steps = try train.optionalInt("steps", range: 1...Int.max)
+        // `steps` takes precedence, so that `--set train.steps=20` shortens any run for a quick look.
         switch (epochs, steps) {
+        case (_, let steps?): duration = .steps(steps)
         case (let epochs?, nil): duration = .epochs(epochs)
-        case (nil, let steps?): duration = .steps(steps)
         case (nil, nil): throw ConfigError.missingKey(key: "train.epochs (or train.steps)")
-        case (.some, .some): throw ConfigError.invalid(key: "train.steps", reason: "give train.epochs or train.steps, not both")
         }
         seed = UInt64(try train.int("seed", default: 0, range: 0...Int.max))
         evalEvery = try train.int("eval_every", default: 0, range: 0...Int.max)

@@ -20,7 +20,8 @@ public final class TrainingSession {
                 quiet: Bool = false) throws {
         self.world = world
         self.runDirectory = runDirectory
-        checkpoints = CheckpointDirectory(url: runDirectory, keep: configuration.checkpointKeep)
+        let checkpoints = CheckpointDirectory(url: runDirectory, keep: configuration.checkpointKeep)
+        self.checkpoints = checkpoints
         // An unwritable run directory is found before any training time is spent.
         try agree(world) {
             if world.isRoot {

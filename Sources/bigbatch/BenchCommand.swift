@@ -1,11 +1,15 @@
 import ArgumentParser
 import Foundation
+import Distributed
+import Layers
+import Optimizers
 import Tensors
+import Training
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure the speed of the building blocks.",
-        subcommands: [BenchGEMMCommand.self, BenchAllReduceCommand.self])
+        subcommands: [BenchGEMMCommand.self, BenchModelCommand.self, BenchOptimizerCommand.self, BenchAllReduceCommand.self])
 }
 
 struct BenchGEMMCommand: ParsableCommand {
@@ -62,6 +66,60 @@ struct BenchAllReduceCommand: ParsableCommand {
                              result.bytes, world.size, result.bigbatchGBps, result.mpiGBps,
                              result.bigbatchGBps / result.mpiGBps))
             }
+        }
+    }
+}
+
+struct BenchModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model", abstract: "Forward+backward samples/s and GFLOP/s of a configuration's model, single process.")
+
+    @Option(help: "The YAML configuration whose model is measured.") var config: String
+    @Option(help: "Samples per forward/backward.") var batch: Int = 64
+    @Option(help: "Seconds of measurement.") var seconds: Double = 3
+    @Flag(help: "Print {\"samples_per_s\":…,\"gflops\":…}.") var json = false
+
+    func validate() throws {
+        if batch < 1 { throw ValidationError("--batch \(batch) must be positive") }
+        if seconds <= 0 { throw ValidationError("--seconds \(seconds) must be positive") }
+    }
+
+    func run() throws {
+        let configuration = try TrainingConfiguration.load(path: config, overrides: [])
+        // Fashion-MNIST's shape; the benchmark measures compute, not data.
+        let result = try ModelBenchmark.run(spec: configuration.model, inputShape: [1, 28, 28], classes: 10,
+                                            batch: batch, seconds: seconds)
+        if json {
+            print(String(format: "{\"batch\":%d,\"samples_per_s\":%.1f,\"gflops\":%.2f,\"core\":\"%@\",\"threads\":%d}",
+                         batch, result.samplesPerSecond, result.gflops, BLAS.coreName, BLAS.threadCount))
+        } else {
+            print(String(format: "batch %d: %.0f samples/s, %.1f GFLOP/s (BLAS %@, %d threads)", batch,
+                         result.samplesPerSecond, result.gflops, BLAS.coreName, BLAS.threadCount))
+        }
+    }
+}
+
+struct BenchOptimizerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "optimizer", abstract: "Parameters per second of one optimizer step over a flat buffer.")
+
+    @Option(help: "Optimizer name from the catalogue.") var name: String = "adamw"
+    @Option(help: "Number of parameters.") var params: Int = 10_000_000
+    @Option(help: "Seconds of measurement.") var seconds: Double = 3
+    @Flag(help: "Print {\"params_per_s\":…,\"gbps\":…}.") var json = false
+
+    func validate() throws {
+        if params < 1 { throw ValidationError("--params \(params) must be positive") }
+    }
+
+    func run() throws {
+        let result = try OptimizerBenchmark.run(name: name, parameterCount: params, seconds: seconds)
+        if json {
+            print(String(format: "{\"name\":\"%@\",\"params\":%d,\"params_per_s\":%.4g,\"gbps\":%.2f}", name, params,
+                         result.paramsPerSecond, result.bytesPerSecond / 1e9))
+        } else {
+            print(String(format: "%@ on %d parameters: %.3g params/s, %.1f GB/s", name, params,
+                         result.paramsPerSecond, result.bytesPerSecond / 1e9))
         }
     }
 }

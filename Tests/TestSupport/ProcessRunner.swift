@@ -85,3 +85,10 @@ public struct RunningProcess {
                              seconds: Date().timeIntervalSince(started))
     }
 }
+
+public struct MissingExecutable: Error, CustomStringConvertible {
+    public var searched: [String]
+    public var description: String {
+        "bigbatch executable not built; looked at \(searched.joined(separator: ", ")) (run swift build)"
+    }
+}

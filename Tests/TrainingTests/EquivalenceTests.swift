@@ -59,26 +59,27 @@ final class EquivalenceTests: XCTestCase {
         }
     }
 
-    /// A short last global batch, spread unevenly over ranks, still equals one process.
+    /// A global batch of 576 on 4 ranks × micro 16 (k = 9): 60000 = 104 × 576 + 96, so the last batch of
+    /// the epoch (step 105) holds 96 samples spread over 36 micro-batches of 2 or 3 — uneven counts.
+    static let shortBatchOverrides = ["data.last_batch=keep", "batch.global=576", "train.steps=106", "model.dropout=0.0"]
+
+    /// A short, unevenly spread last global batch still equals one process.
     func testShortLastBatchMatchesSingleProcess() throws {
         let config = try write(configuration(optimizer: Self.optimizers[1].yaml), name: "keep.yaml")
-        // 60000 = 234 × 256 + 96: step 235 is the short one; train to just past it.
-        let overrides = ["data.last_batch=keep", "train.steps=236", "model.dropout=0.0"]
-        let single = try train(config: config, ranks: 1, overrides: overrides + ["batch.micro=256"])
-        let spread = try train(config: config, ranks: 4, overrides: overrides + ["batch.micro=16"])
+        let single = try train(config: config, ranks: 1, overrides: Self.shortBatchOverrides + ["batch.micro=576"])
+        let spread = try train(config: config, ranks: 4, overrides: Self.shortBatchOverrides + ["batch.micro=16"])
         XCTAssertLessThanOrEqual(worstDeviation(spread, single), Self.tolerance)
     }
 
-    /// The common accumulation bug — averaging per-micro-batch means — must be caught by the same
-    /// comparison once micro-batches hold different item counts.
+    /// The common accumulation bug — averaging per-micro-batch means — must fail the same comparison
+    /// once micro-batches hold different item counts.
     func testNaiveAccumulationIsCaught() throws {
-        let config = try write(configuration(optimizer: Self.optimizers[0].yaml), name: "naive.yaml")
-        let overrides = ["data.last_batch=keep", "train.steps=236", "model.dropout=0.0"]
-        let single = try train(config: config, ranks: 1, overrides: overrides + ["batch.micro=256"])
-        let naive = try train(config: config, ranks: 4,
-                              overrides: overrides + ["batch.micro=16", "debug.naive_accumulation=true"])
-        XCTAssertGreaterThan(worstDeviation(naive, single), Self.tolerance * 10,
-                             "averaging micro-batch means must differ from the corrected accumulation")
+        let config = try write(configuration(optimizer: Self.optimizers[1].yaml), name: "naive.yaml")
+        let single = try train(config: config, ranks: 1, overrides: Self.shortBatchOverrides + ["batch.micro=576"])
+        let naive = try train(config: config, ranks: 4, overrides: Self.shortBatchOverrides
+                              + ["batch.micro=16", "debug.naive_accumulation=true"])
+        XCTAssertGreaterThan(worstDeviation(naive, single), Self.tolerance,
+                             "averaging micro-batch means must fail the equivalence check")
     }
 
     func testSameConfigurationTwiceIsBitwiseIdentical() throws {

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import Layers
+import Optimizers
+import Training
+
+struct OptimizersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "optimizers",
+        abstract: "List the optimizer catalogue with the optimizer-state memory each needs for a model.")
+
+    @Option(help: "Configuration whose model sizes the state (default: the shipped MLP).")
+    var config: String = "configs/fashion-mlp.yaml"
+
+    func run() throws {
+        let configuration = try TrainingConfiguration.load(path: config, overrides: [])
+        let model = try Model(spec: configuration.model, inputShape: [1, 28, 28], classes: 10)
+        let parameters = model.layout.totalCount
+        let adamw = try OptimizerCatalog.stateBytes(name: "adamw", layout: model.layout)
+        print("model: \(config), \(parameters) parameters; state relative to AdamW (\(adamw) bytes)")
+        print("name            state bytes   bytes/param   vs AdamW")
+        for name in OptimizerCatalog.names {
+            let bytes = try OptimizerCatalog.stateBytes(name: name, layout: model.layout)
+            print(String(format: "%-14@ %12d %13.3f %9.1f%%", name, bytes, Double(bytes) / Double(parameters),
+                         100 * Double(bytes) / Double(adamw)))
+        }
+        print("transforms (optimizer.transforms): \(TransformCatalog.names.joined(separator: ", "))")
+    }
+}
+
+struct ConformanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conformance",
+        abstract: "Replay reference optimizer trajectories (JSON) and report the worst deviation of each.")
+
+    @Argument(help: "Reference trajectory files.") var files: [String]
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give at least one reference file") }
+    }
+
+    func run() throws {
+        var failures = 0
+        for file in files {
+            do {
+                let result = try Conformance.run(file: URL(fileURLWithPath: file))
+                print(String(format: "%@  %@  worst deviation %.3g of tolerance %.3g (step %d, %@)",
+                             result.passed ? "pass" : "FAIL", result.caseName, result.worstDeviation,
+                             result.tolerance, result.worstStep, result.worstParameter))
+                if !result.passed { failures += 1 }
+            } catch {
+                print("FAIL  \(file): \(error)")
+                failures += 1
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}
