@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every test (real mpirun included).
+# Extra arguments go to `swift test` (e.g. --filter EquivalenceTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 launch/setup.sh --debug >/dev/null
@@ -9,4 +10,13 @@ python3 -c "import safetensors, numpy" 2>/dev/null \
 # mpirun refuses to start as root unless told it is intended.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 swift build --build-tests
-swift test --skip-build "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
+# One closing line with the totals of the whole run.
+summary=$(grep -E "^[[:space:]]+Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
+if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failure ]]; then
+    echo "tests: $((BASH_REMATCH[1] - BASH_REMATCH[2])) passed, ${BASH_REMATCH[2]} failed"
+fi
+exit "$status"

@@ -78,7 +78,7 @@ final class ModelTests: XCTestCase {
 
     func testShippedMLPConfiguration() throws {
         let spec = try shipped("fashion-mlp.yaml")
-        XCTAssertEqual(spec, .mlp(hidden: [512, 512], activation: .relu, dropout: 0))
+        XCTAssertEqual(spec, .mlp(hidden: [512, 512], activation: .relu, dropout: 0.2))
         let model = try Model(spec: spec, inputShape: [1, 28, 28], classes: 10)
         XCTAssertEqual(model.layout.totalCount, 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10)
         XCTAssertEqual(model.layout.slots.map(\.name),
@@ -97,7 +97,7 @@ final class ModelTests: XCTestCase {
 
     func testShippedCNNConfiguration() throws {
         let spec = try shipped("fashion-cnn.yaml")
-        XCTAssertEqual(spec, .cnn(channels: [32, 64], kernelSize: 3, padding: 1, stride: 1, pool: .max, dense: [128]))
+        XCTAssertEqual(spec, .cnn(channels: [32, 64], kernelSize: 3, padding: 1, stride: 1, pool: .max, dense: [128], dropout: 0.3))
         let model = try Model(spec: spec, inputShape: [1, 28, 28], classes: 10)
         XCTAssertEqual(model.network.layers.map { "\(type(of: $0))" },
                        ["Conv2d", "ActivationLayer", "MaxPool2d", "Conv2d", "ActivationLayer", "MaxPool2d", "Flatten",

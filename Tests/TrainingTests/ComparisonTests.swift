@@ -1,0 +1,101 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `bigbatch compare` and `bigbatch report` on a tiny real sweep.
+final class ComparisonTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bigbatch-compare-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try """
+        model: {kind: mlp, hidden: [16]}
+        data: {dataset: fashion-mnist}
+        batch: {global: 64, micro: 32}
+        train: {steps: 4, eval_every: 2}
+        optimizer: {name: adamw, lr: 0.002}
+        """.write(to: directory.appendingPathComponent("base.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func sweep(_ variants: String, extra: String = "") throws -> URL {
+        let url = directory.appendingPathComponent("sweep-\(UUID().uuidString.prefix(6)).yaml")
+        try """
+        title: Tiny sweep
+        base: base.yaml
+        target_accuracy: 0.5
+        \(extra)
+        variants:
+        \(variants)
+        """.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    func testSweepProducesReportAndSkipsCompletedVariants() throws {
+        let file = try sweep("""
+              - {name: b64, ranks: 1}
+              - {name: b128-2ranks, ranks: 2, set: {batch.global: 128, optimizer.name: sgd, optimizer.lr: 0.05}}
+              - {name: b256-4x16, ranks: 4, set: {batch.global: 256, batch.micro: 16}}
+            """)
+        let out = directory.appendingPathComponent("out")
+        let first = try ProcessRunner.run(["compare", "--config", file.path, "--out", out.path, "--set", "train.steps=3"],
+                                          timeout: 300)
+        XCTAssertEqual(first.status, 0, first.error)
+        XCTAssertTrue(first.output.contains("[2/3] b128-2ranks: batch 128 = 2 ranks × micro 32 × k 2"), first.output)
+
+        let markdown = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        let rows = markdown.split(separator: "\n").filter { line in
+            ["b64", "b128-2ranks", "b256-4x16"].contains { line.hasPrefix("| \($0) ") }
+        }
+        XCTAssertEqual(rows.count, 3, markdown)
+        for name in ["b64", "b128-2ranks", "b256-4x16"] {
+            let metrics = try String(contentsOf: out.appendingPathComponent("\(name)/metrics.jsonl"), encoding: .utf8)
+            XCTAssertEqual(metrics.split(separator: "\n").filter { $0.contains("\"type\":\"step\"") }.count, 3, name)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("\(name)/config.yaml").path))
+        }
+        let plots = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("plots").path)
+            .filter { $0.hasSuffix(".svg") }
+        XCTAssertGreaterThanOrEqual(plots.count, 6)
+        for plot in plots {
+            let data = try Data(contentsOf: out.appendingPathComponent("plots/\(plot)"))
+            XCTAssertTrue(XMLParser(data: data).parse(), "\(plot) is well-formed XML")
+            let text = String(decoding: data, as: UTF8.self)
+            XCTAssertGreaterThanOrEqual(text.components(separatedBy: "<path").count - 1, 3, "\(plot): a path per series")
+        }
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, plots.count, "every plot embedded")
+
+        let again = try ProcessRunner.run(["compare", "--config", file.path, "--out", out.path, "--set", "train.steps=3"],
+                                          timeout: 120)
+        XCTAssertEqual(again.status, 0, again.error)
+        XCTAssertEqual(again.output.components(separatedBy: "complete, skipped").count - 1, 3, again.output)
+
+        try FileManager.default.removeItem(at: out.appendingPathComponent("report.md"))
+        let report = try ProcessRunner.run(["report", out.path])
+        XCTAssertEqual(report.status, 0, report.error)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("report.md").path))
+    }
+
+    func testBadSweepsFailBeforeTraining() throws {
+        let cases: [(String, String, String)] = [
+            ("  - {name: a, sett: {batch.global: 64}}", "", "unknown configuration key 'variants[0].sett'"),
+            ("", "", "non-empty list of variants"),
+            ("  - {name: odd, set: {batch.global: 100}}", "", "variant 'odd'"),
+            ("  - {name: a}", "colour: red", "unknown configuration key 'colour'"),
+            ("  - {name: a, set: {optimizer.lrr: 0.1}}", "", "optimizer.lrr"),
+        ]
+        for (variants, extra, message) in cases {
+            let out = directory.appendingPathComponent("bad-\(UUID().uuidString.prefix(6))")
+            let result = try ProcessRunner.run(["compare", "--config", try sweep(variants, extra: extra).path,
+                                                "--out", out.path], timeout: 60)
+            XCTAssertNotEqual(result.status, 0)
+            XCTAssertTrue(result.error.contains(message), "expected '\(message)' in: \(result.error)")
+            let created = (try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []
+            XCTAssertFalse(created.contains { !$0.hasSuffix(".json") }, "no variant started: \(created)")
+        }
+    }
+}
