@@ -1,5 +1,6 @@
 import Foundation
 import Reporting
+import Tensors
 
 /// Rank 0's progress display: a live line on a terminal, plain periodic lines otherwise.
 final class ProgressReporter {
@@ -8,6 +9,9 @@ final class ProgressReporter {
     let isTerminal = isatty(STDOUT_FILENO) != 0
     private var smoothedRate: Double?
     private var hasLiveLine = false
+    /// When the live line was last redrawn: at most a few redraws a second, so that a terminal
+    /// that is really a log (mpirun gives ranks a pseudo-terminal) stays readable.
+    private var lastDraw = 0.0
 
     init(totalSteps: Int, logEvery: Int) {
         self.totalSteps = totalSteps
@@ -22,6 +26,9 @@ final class ProgressReporter {
                           record.step, totalSteps, record.epoch, record.loss, record.learningRate, smoothedRate ?? 0,
                           formatDuration(remaining * secondsPerStep), record.skipped ? "  (skipped: non-finite)" : "")
         if isTerminal {
+            let now = monotonicSeconds()
+            guard now - lastDraw >= 0.5 || record.step == totalSteps else { return }
+            lastDraw = now
             print("\r\u{1B}[2K" + line, terminator: "")
             fflush(nil)
             hasLiveLine = true
