@@ -13,9 +13,35 @@ public struct KeyedRandom: Sendable {
     public let key: (UInt32, UInt32)
 
     /// Folds any number of 64-bit key parts into a Philox key.
-    public init(_ parts: UInt64...) {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
-        for part in parts { h = KeyedRandom.mix(h ^ KeyedRandom.mix(part &+ 0x632B_E59B_D9B4_E019)) }
+    public init(_ parts: UInt64...) { self.init(parts: parts) }
+
+    /// Folds a list of key parts into a Philox key.
+    public init(parts: [UInt64]) {
+        var h = KeyedRandom.initialHash
+        for part in parts { h = KeyedRandom.fold(h, part) }
+        self.init(hash: h)
+    }
+
+    // Fixed-arity forms: the same keys as the variadic one, without its array allocation in hot loops.
+    @inlinable public init(_ a: UInt64) { self.init(hash: KeyedRandom.fold(KeyedRandom.initialHash, a)) }
+    @inlinable public init(_ a: UInt64, _ b: UInt64) {
+        self.init(hash: KeyedRandom.fold(KeyedRandom.fold(KeyedRandom.initialHash, a), b))
+    }
+    @inlinable public init(_ a: UInt64, _ b: UInt64, _ c: UInt64) {
+        self.init(hash: KeyedRandom.fold(KeyedRandom.fold(KeyedRandom.fold(KeyedRandom.initialHash, a), b), c))
+    }
+    @inlinable public init(_ a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64) {
+        self.init(hash: KeyedRandom.fold(
+            KeyedRandom.fold(KeyedRandom.fold(KeyedRandom.fold(KeyedRandom.initialHash, a), b), c), d))
+    }
+
+    @usableFromInline static let initialHash: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    @inlinable static func fold(_ hash: UInt64, _ part: UInt64) -> UInt64 {
+        mix(hash ^ mix(part &+ 0x632B_E59B_D9B4_E019))
+    }
+
+    @inlinable init(hash h: UInt64) {
         key = (UInt32(truncatingIfNeeded: h), UInt32(truncatingIfNeeded: h >> 32))
     }
 
