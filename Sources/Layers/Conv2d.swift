@@ -3,10 +3,10 @@ import Tensors
 /// 2-D convolution over NCHW samples by im2col and one GEMM per chunk of samples.
 ///
 /// Weight `[outC, inC, kh, kw]` (output axis 0), bias `[outC]`. A chunk of samples is unfolded
-/// into a `[inC·kh·kw, chunk·OH·OW]` column matrix so one GEMM covers all of them; the chunk is
-/// as large as fits a fixed workspace budget, which keeps the matrix in cache and the product
-/// large enough for OpenBLAS's good kernels. Columns are unfolded again in backward rather than
-/// kept, trading a cheap copy for memory.
+/// into a `[inC·kh·kw, chunk·OH·OW]` column matrix so one GEMM covers all of them: per-sample
+/// products are too small for OpenBLAS's fast kernels. When the whole batch's columns fit
+/// `columnBudget` they are unfolded once and kept for backward; otherwise the batch goes in chunks
+/// and backward unfolds each chunk again, so memory stays bounded whatever the batch.
 public final class Conv2d: Layer {
     public let name: String
     public let inputShape: [Int]
@@ -20,9 +20,14 @@ public final class Conv2d: Layer {
     private let columns = Workspace()
     private let product = Workspace()
     private let columnGradient = Workspace()
+    /// The input and batch whose columns the last forward left in `columns`, if it covered the batch.
+    private var unfolded: (input: UnsafePointer<Float>, batch: Int)?
 
-    /// Column-matrix budget in floats (4 MiB); tests shrink it to exercise several chunks.
-    var columnBudget = 1 << 20
+    /// Column-matrix budget in floats (64 MiB); tests shrink it to exercise several chunks.
+    var columnBudget = 1 << 24
+    /// Column-gradient budget in floats (4 MiB): the input gradient is folded in pieces this size,
+    /// each still in cache from the product that wrote it.
+    var columnGradientBudget = 1 << 20
 
     public init(name: String, inputShape: [Int], outChannels: Int, kernelSize: Int, stride: Int = 1,
                 padding: Int = 0) throws(ModelError) {
@@ -57,6 +62,7 @@ public final class Conv2d: Layer {
     var outPlane: Int { outHeight * outWidth }
 
     func chunkSize(batch: Int) -> Int { max(1, min(batch, columnBudget / (patch * outPlane))) }
+    func gradientChunkSize(batch: Int) -> Int { max(1, min(batch, columnGradientBudget / (patch * outPlane))) }
 
     public var parameterSpecs: [ParameterSpec] {
         [ParameterSpec(name: "\(name).weight", shape: [outChannels, inChannels, kernelHeight, kernelWidth],
@@ -73,13 +79,13 @@ public final class Conv2d: Layer {
         let chunk = chunkSize(batch: batch)
         columns.reserve(patch * chunk * outPlane)
         product.reserve(outChannels * chunk * outPlane)
-        columnGradient.reserve(patch * chunk * outPlane)
+        columnGradient.reserve(patch * gradientChunkSize(batch: chunk) * outPlane)
     }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
         let weight = weight.bound(name), bias = bias.bound(name)
-        let chunk = chunkSize(batch: batch), plane = outPlane, k = outChannels
+        let chunk = chunkSize(batch: batch), plane = outPlane, k = outChannels, sampleCount = outputCount
         var start = 0
         while start < batch {
             let n = min(chunk, batch - start)
@@ -87,54 +93,69 @@ public final class Conv2d: Layer {
             unfold(input + start * inputCount, samples: n, into: columns.pointer)
             BLAS.gemm(m: k, n: columnCount, k: patch, a: weight.value, b: columns.pointer, c: product.pointer)
             // [K, n, OH·OW] → [n, K, OH·OW] with the bias added.
-            let product = product.pointer
-            for s in 0..<n {
-                let sample = output + (start + s) * outputCount
-                for channel in 0..<k {
+            let product = product.pointer, target = output + start * sampleCount
+            Parallel.forEachRange(n * k, work: n * sampleCount) { items in
+                for item in items {
+                    let (s, channel) = item.quotientAndRemainder(dividingBy: k)
                     let source = product + channel * columnCount + s * plane
-                    let destination = sample + channel * plane
+                    let destination = target + s * sampleCount + channel * plane
                     let b = bias.value[channel]
                     for p in 0..<plane { destination[p] = source[p] + b }
                 }
             }
             start += n
         }
+        unfolded = chunk == batch ? (input, batch) : nil
     }
+
+    /// Most columns one weight-gradient product sums over; longer sums fall off OpenBLAS's fast path.
+    static let weightGradientSlice = 2048
 
     public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
         let weight = weight.bound(name), bias = bias.bound(name)
-        let chunk = chunkSize(batch: batch), plane = outPlane, k = outChannels
+        let chunk = chunkSize(batch: batch), plane = outPlane, k = outChannels, sampleCount = outputCount
+        let reuse = unfolded.map { $0.input == input && $0.batch == batch } ?? false
         var start = 0
         while start < batch {
             let n = min(chunk, batch - start)
             let columnCount = n * plane
-            // dY as [K, n·OH·OW], and the bias gradient on the way.
-            let gathered = product.pointer
-            for s in 0..<n {
-                let sample = outputGradient + (start + s) * outputCount
-                for channel in 0..<k {
-                    let source = sample + channel * plane
-                    let destination = gathered + channel * columnCount + s * plane
+            // dY as [K, n·OH·OW], and the bias gradient on the way (each worker owns whole channels).
+            let gathered = product.pointer, upstream = outputGradient + start * sampleCount
+            Parallel.forEachRange(k, work: n * sampleCount) { channels in
+                for channel in channels {
                     var sum: Float = 0
-                    for p in 0..<plane {
-                        destination[p] = source[p]
-                        sum += source[p]
+                    for s in 0..<n {
+                        let source = upstream + s * sampleCount + channel * plane
+                        let destination = gathered + channel * columnCount + s * plane
+                        for p in 0..<plane {
+                            destination[p] = source[p]
+                            sum += source[p]
+                        }
                     }
                     bias.gradient[channel] += sum
                 }
             }
-            unfold(input + start * inputCount, samples: n, into: columns.pointer)
-            // dW += dY·colsᵀ
-            BLAS.gemm(transposeB: true, m: k, n: patch, k: columnCount, a: gathered, b: columns.pointer,
-                      beta: 1, c: weight.gradient)
+            if !reuse { unfold(input + start * inputCount, samples: n, into: columns.pointer) }
+            // dW += dY·colsᵀ, in slices of the summed axis.
+            var first = 0
+            while first < columnCount {
+                let width = min(Self.weightGradientSlice, columnCount - first)
+                BLAS.gemm(transposeB: true, m: k, n: patch, k: width, a: gathered + first, lda: columnCount,
+                          b: columns.pointer + first, ldb: columnCount, beta: 1, c: weight.gradient)
+                first += width
+            }
             if let inputGradient {
-                // dcols = Wᵀ·dY, folded back onto the input positions.
-                BLAS.gemm(transposeA: true, m: patch, n: columnCount, k: k, a: weight.value, b: gathered,
-                          c: columnGradient.pointer)
-                let target = inputGradient + start * inputCount
-                target.update(repeating: 0, count: n * inputCount)
-                fold(columnGradient.pointer, samples: n, into: target)
+                // dcols = Wᵀ·dY, folded back onto the input positions, a few samples at a time.
+                let piece = gradientChunkSize(batch: n)
+                var s0 = 0
+                while s0 < n {
+                    let m = min(piece, n - s0)
+                    BLAS.gemm(transposeA: true, m: patch, n: m * plane, k: k, a: weight.value,
+                              b: gathered + s0 * plane, ldb: columnCount, c: columnGradient.pointer)
+                    fold(columnGradient.pointer, samples: m, into: inputGradient + (start + s0) * inputCount)
+                    s0 += m
+                }
             }
             start += n
         }
@@ -148,35 +169,58 @@ public final class Conv2d: Layer {
     }
 
     /// im2col: `columns[(c·kh + i)·kw + j][s·OH·OW + oh·OW + ow] = x[s][c][oh·stride − pad + i][ow·stride − pad + j]`.
+    ///
+    /// Work items are (row, sample) pairs, split over the threads.
     func unfold(_ input: UnsafePointer<Float>, samples: Int, into columns: UnsafeMutablePointer<Float>) {
         let plane = outPlane, columnCount = samples * plane, inPlane = height * width
-        for c in 0..<inChannels {
-            for ki in 0..<kernelHeight {
-                for kj in 0..<kernelWidth {
-                    let row = columns + ((c * kernelHeight + ki) * kernelWidth + kj) * columnCount
-                    let (lo, hi) = validRange(kj)
-                    for s in 0..<samples {
-                        let source = input + s * inputCount + c * inPlane
-                        for oh in 0..<outHeight {
-                            let ih = oh * stride - padding + ki
-                            let destination = row + s * plane + oh * outWidth
-                            if ih < 0 || ih >= height {
-                                destination.update(repeating: 0, count: outWidth)
-                                continue
-                            }
-                            let sourceRow = source + ih * width
-                            if stride == 1 {
-                                for ow in 0..<lo { destination[ow] = 0 }
-                                if hi > lo {
-                                    destination.advanced(by: lo).update(from: sourceRow + (lo - padding + kj), count: hi - lo)
-                                }
-                                for ow in hi..<outWidth { destination[ow] = 0 }
-                            } else {
-                                for ow in 0..<outWidth {
-                                    let iw = ow * stride - padding + kj
-                                    destination[ow] = iw >= 0 && iw < width ? sourceRow[iw] : 0
-                                }
-                            }
+        let (outHeight, outWidth, height, width) = (outHeight, outWidth, height, width)
+        let (stride, padding, kernelHeight, kernelWidth) = (stride, padding, kernelHeight, kernelWidth)
+        let inputCount = inputCount
+        // Stride 1 with rows as wide as the input's: each (row, sample) is one shifted copy of the
+        // input plane, with the columns that fell into the padding cleared afterwards.
+        let planeShift = stride == 1 && outWidth == width
+        Parallel.forEachRange(patch * samples, work: patch * columnCount) { items in
+            for item in items {
+                let (row, s) = item.quotientAndRemainder(dividingBy: samples)
+                let (c, tap) = row.quotientAndRemainder(dividingBy: kernelHeight * kernelWidth)
+                let (ki, kj) = tap.quotientAndRemainder(dividingBy: kernelWidth)
+                let (lo, hi) = validRange(kj)
+                let source = input + s * inputCount + c * inPlane
+                let destination = columns + row * columnCount + s * plane
+                if planeShift {
+                    let dy = ki - padding, offset = dy * width + kj - padding
+                    let firstRow = min(max(0, -dy), outHeight), endRow = max(firstRow, min(outHeight, height - dy))
+                    let a = firstRow * width, b = endRow * width
+                    let copyStart = min(max(a, -offset), b), copyEnd = max(copyStart, min(b, inPlane - offset))
+                    for j in 0..<copyStart { destination[j] = 0 }
+                    for j in copyStart..<copyEnd { destination[j] = source[j + offset] }
+                    for j in copyEnd..<plane { destination[j] = 0 }
+                    if lo > 0 || hi < outWidth {
+                        for oh in firstRow..<endRow {
+                            let line = destination + oh * outWidth
+                            for ow in 0..<lo { line[ow] = 0 }
+                            for ow in hi..<outWidth { line[ow] = 0 }
+                        }
+                    }
+                    continue
+                }
+                for oh in 0..<outHeight {
+                    let ih = oh * stride - padding + ki
+                    let line = destination + oh * outWidth
+                    if ih < 0 || ih >= height {
+                        for ow in 0..<outWidth { line[ow] = 0 }
+                        continue
+                    }
+                    let sourceRow = source + ih * width
+                    if stride == 1 {
+                        let shifted = sourceRow + (kj - padding)
+                        for ow in 0..<lo { line[ow] = 0 }
+                        for ow in lo..<hi { line[ow] = shifted[ow] }
+                        for ow in hi..<outWidth { line[ow] = 0 }
+                    } else {
+                        for ow in 0..<outWidth {
+                            let iw = ow * stride - padding + kj
+                            line[ow] = iw >= 0 && iw < width ? sourceRow[iw] : 0
                         }
                     }
                 }
@@ -184,24 +228,33 @@ public final class Conv2d: Layer {
         }
     }
 
-    /// col2im: adds every column entry back onto the input position it was copied from.
+    /// col2im: each input plane is cleared and then gets every column entry copied from it added
+    /// back, so the target needs no clearing beforehand and each plane stays in cache while it is summed.
+    ///
+    /// Work items are (channel, sample) planes, which no two items share.
     func fold(_ columns: UnsafePointer<Float>, samples: Int, into target: UnsafeMutablePointer<Float>) {
         let plane = outPlane, columnCount = samples * plane, inPlane = height * width
-        for c in 0..<inChannels {
-            for ki in 0..<kernelHeight {
-                for kj in 0..<kernelWidth {
-                    let row = columns + ((c * kernelHeight + ki) * kernelWidth + kj) * columnCount
-                    let (lo, hi) = validRange(kj)
-                    for s in 0..<samples {
-                        let destination = target + s * inputCount + c * inPlane
+        let (outHeight, outWidth, height, width) = (outHeight, outWidth, height, width)
+        let (stride, padding, kernelHeight, kernelWidth) = (stride, padding, kernelHeight, kernelWidth)
+        let inputCount = inputCount
+        Parallel.forEachRange(inChannels * samples, work: patch * columnCount) { items in
+            for item in items {
+                let (c, s) = item.quotientAndRemainder(dividingBy: samples)
+                let destination = target + s * inputCount + c * inPlane
+                for i in 0..<inPlane { destination[i] = 0 }
+                for ki in 0..<kernelHeight {
+                    for kj in 0..<kernelWidth {
+                        let row = (c * kernelHeight + ki) * kernelWidth + kj
+                        let sampleColumns = columns + row * columnCount + s * plane
+                        let (lo, hi) = validRange(kj)
                         for oh in 0..<outHeight {
                             let ih = oh * stride - padding + ki
                             if ih < 0 || ih >= height { continue }
-                            let source = row + s * plane + oh * outWidth
+                            let source = sampleColumns + oh * outWidth
                             let destinationRow = destination + ih * width
                             if stride == 1 {
-                                let shift = kj - padding
-                                for ow in lo..<hi { destinationRow[ow + shift] += source[ow] }
+                                let shifted = destinationRow + (kj - padding)
+                                for ow in lo..<hi { shifted[ow] += source[ow] }
                             } else {
                                 for ow in 0..<outWidth {
                                     let iw = ow * stride - padding + kj

@@ -9,7 +9,7 @@ public enum ModelBenchmark {
         precondition(batch > 0 && seconds > 0, "benchmark needs a positive batch and duration")
         let model = try Model(spec: spec, inputShape: inputShape, classes: classes)
         model.initializeParameters(seed: 1)
-        let random = KeyedRandom(7, 7)
+        let random = KeyedRandom(UInt64(7), UInt64(7))
         let inputs = (0..<(batch * model.inputCount)).map { random.uniform($0) }
         let labels = (0..<batch).map { Int32(random.integer($0, below: classes)) }
         let indices = Array(0..<batch)

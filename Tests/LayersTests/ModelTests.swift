@@ -277,7 +277,7 @@ final class ModelTests: XCTestCase {
         let count = 4001
         var mask = [Float](repeating: -1, count: count)
         Dropout.fillMask(&mask, count: count, probability: 0.3, seed: 1, step: 2, sampleIndex: 77, layerIndex: 4)
-        let random = KeyedRandom(1, 2, 77, 4)
+        let random = KeyedRandom(UInt64(1), UInt64(2), UInt64(77), UInt64(4))
         for j in 0..<count { XCTAssertEqual(mask[j], random.uniform(j) >= 0.3 ? 1 / 0.7 : 0) }
         let kept = mask.filter { $0 > 0 }.count
         XCTAssertEqual(Double(kept) / Double(count), 0.7, accuracy: 0.03)
