@@ -97,7 +97,7 @@ final class ModelTests: XCTestCase {
 
     func testShippedCNNConfiguration() throws {
         let spec = try shipped("fashion-cnn.yaml")
-        XCTAssertEqual(spec, .cnn(channels: [32, 64], kernelSize: 3, padding: 1, stride: 1, pool: .max, dense: [128], dropout: 0.3))
+        XCTAssertEqual(spec, .cnn(channels: [32, 64], kernelSize: 3, padding: 1, stride: 1, pool: .max, dense: [128], dropout: 0.25))
         let model = try Model(spec: spec, inputShape: [1, 28, 28], classes: 10)
         XCTAssertEqual(model.network.layers.map { "\(type(of: $0))" },
                        ["Conv2d", "ActivationLayer", "MaxPool2d", "Conv2d", "ActivationLayer", "MaxPool2d", "Flatten",

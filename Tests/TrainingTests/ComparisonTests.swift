@@ -102,3 +102,36 @@ final class ComparisonTests: XCTestCase {
         }
     }
 }
+
+/// `bigbatch eval` on a trained run, alone and on two ranks.
+final class EvalCommandTests: XCTestCase {
+    func testEvalReportsTheRunsFinalAccuracy() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bigbatch-eval-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("c.yaml")
+        try """
+        model: {kind: mlp, hidden: [32]}
+        data: {dataset: fashion-mnist}
+        batch: {global: 128, micro: 64}
+        train: {steps: 60}
+        optimizer: {name: adamw, lr: 0.003}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let run = directory.appendingPathComponent("run")
+        let trained = try ProcessRunner.run(["train", "--config", config.path, "--run-dir", run.path, "--quiet"], timeout: 300)
+        XCTAssertEqual(trained.status, 0, trained.error)
+        let lastEval = try XCTUnwrap(String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n").last { $0.contains("\"type\":\"eval\"") })
+        let expected = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lastEval.utf8)) as? [String: Any])
+        for ranks in [nil, 2] {
+            let result = try ProcessRunner.run(["eval", "--checkpoint", run.appendingPathComponent("final.safetensors").path,
+                                                "--json"], ranks: ranks, timeout: 120)
+            XCTAssertEqual(result.status, 0, result.error)
+            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Double])
+            let accuracy = try XCTUnwrap(json["test_accuracy"]), loss = try XCTUnwrap(json["test_loss"])
+            XCTAssertEqual(accuracy, try XCTUnwrap(expected["test_accuracy"] as? Double), accuracy: 1e-6)
+            XCTAssertEqual(loss, try XCTUnwrap(expected["test_loss"] as? Double), accuracy: 1e-4)
+            XCTAssertGreaterThan(accuracy, 0.7, "60 steps of AdamW learn Fashion-MNIST well past chance")
+        }
+    }
+}
