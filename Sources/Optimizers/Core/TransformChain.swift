@@ -36,8 +36,8 @@ public final class TransformChain: Optimizer {
                                        originalGradients: originalGradients?.baseAddress)
         let all = 0..<parameters.count
         if let (adam, decay) = fusedAdamW {
-            ParallelChunks.forEachTile(all) { tile in
-                adam.applyFused(buffers, range: tile, weightDecay: decay, learningRate: context.learningRate)
+            ParallelChunks.forEachChunk(all) { chunk in
+                adam.applyFused(buffers, range: chunk, weightDecay: decay, learningRate: context.learningRate)
             }
             return
         }
