@@ -27,5 +27,8 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertEqual(result.bytesPerParameter, 28)
         XCTAssertEqual(result.bytesPerSecond, 28 * result.paramsPerSecond, accuracy: 1e-6 * result.bytesPerSecond)
         XCTAssertTrue(result.json.contains("\"params_per_s\":"))
+        // The fused AdamW kernel leaves the gradient alone; SGD's chain turns it into the update in place.
+        XCTAssertFalse(result.refillsGradients)
+        XCTAssertTrue(try OptimizerBenchmark.run(name: "sgd", parameterCount: 3000, seconds: 0.01).refillsGradients)
     }
 }
