@@ -78,6 +78,38 @@ final class AdaptiveMemoryTests: XCTestCase {
         XCTAssertEqual(result.coefficients, [1, 1])
     }
 
+    func testLargeTensorCoefficientIsDeterministicAndMatchesDoubleArithmetic() throws {
+        // 100 003 elements: split over threads, vector body plus a scalar tail.
+        let big = ParameterLayout([ParameterSpec(name: "weight", shape: [100_003], role: .weight)])
+        let g1 = (0..<100_003).map { KeyedRandom(5).uniform($0) - 0.5 }
+        let g2 = (0..<100_003).map { KeyedRandom(6).uniform($0) - 0.3 }
+        var runs: [(coefficient: Float, parameters: [Float])] = []
+        for _ in 0..<2 {
+            let optimizer = try makeOptimizer([("name", .string("amem")), ("beta2", .double(0.9))], layout: big)
+            let parameters = FloatBuffer(count: big.totalCount)
+            for (step, g) in [g1, g2].enumerated() {
+                optimizer.step(parameters: parameters, gradients: FloatBuffer(g),
+                               context: StepContext(step: step + 1, learningRate: 0.01, loss: 1))
+            }
+            let core = try XCTUnwrap((optimizer as? TransformChain)?.transforms.first as? ScaleByAdaptiveMemory)
+            runs.append((core.coefficients[0], parameters.array))
+        }
+        XCTAssertEqual(runs[0].coefficient.bitPattern, runs[1].coefficient.bitPattern)
+        XCTAssertEqual(runs[0].parameters.map(\.bitPattern), runs[1].parameters.map(\.bitPattern))
+        var numerator = 0.0, denominator = 0.0
+        for i in 0..<g1.count {
+            let a = Double(g1[i]), b = Double(g2[i])
+            let v = 0.9 * 0.1 * a * a + 0.1 * b * b
+            let w = 1 / ((v / (1 - 0.81)).squareRoot() + 1e-8)
+            numerator += w * b * (b - a)
+            denominator += w * (b - a) * (b - a)
+        }
+        let expected = min(max(numerator / denominator, 0), 1)
+        XCTAssertGreaterThan(expected, 0.01)
+        XCTAssertLessThan(expected, 0.99)
+        XCTAssertEqual(Double(runs[0].coefficient), expected, accuracy: 1e-4)
+    }
+
     func testRejectsNegativeLambda() {
         XCTAssertThrowsError(try makeOptimizer([("name", .string("amem")), ("lambda", .double(-1))], layout: layout)) { error in
             XCTAssertTrue("\(error)".contains("lambda"), "\(error)")

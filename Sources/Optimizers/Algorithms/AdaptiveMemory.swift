@@ -54,46 +54,91 @@ public final class ScaleByAdaptiveMemory: GradientTransform {
 
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         let inverseRoot2 = 1 / biasCorrection(beta2, context.step).squareRoot()
-        let b2 = beta2, c2 = 1 - beta2, eps = epsilon, lam = lambda
+        let first = context.step == 1
         for (index, slot) in layout.slots.enumerated() {
-            let u = buffers.updates + slot.offset, d = d.baseAddress + slot.offset, v = v.baseAddress + slot.offset
-            let count = slot.count
+            let slotRange = slot.range
             // Pass 1: second moment, and the two weighted inner products that fix β_t.
-            var numerator = 0.0, denominator = 0.0
-            var block = 0
-            while block < count {
-                let end = min(count, block + 1024)
-                var partialNumerator: Float = 0, partialDenominator: Float = 0
-                for i in block..<end {
-                    let g = u[i]
-                    let vi = b2 * v[i] + c2 * g * g
-                    v[i] = vi
-                    let w = 1 / (vi.squareRoot() * inverseRoot2 + eps)
-                    let difference = g - d[i]
-                    partialNumerator += w * (g + lam * d[i]) * difference
-                    partialDenominator += w * difference * difference
-                }
-                numerator += Double(partialNumerator)
-                denominator += Double(partialDenominator)
-                block = end
+            let sums = ParallelChunks.sum(slotRange) { chunk in
+                accumulate(buffers.updates, chunk, inverseRoot2: inverseRoot2)
             }
             let beta: Float
-            if context.step == 1 {
+            if first {
                 beta = 0
-            } else if denominator > 0 {
-                beta = Float(min(max(numerator / denominator, 0), 1))
+            } else if sums[1] > 0 {
+                beta = Float(min(max(sums[0] / sums[1], 0), 1))
             } else {
                 beta = 1
             }
             coefficients[index] = beta
             // Pass 2: the direction and the preconditioned update.
-            let keep = context.step == 1 ? 0 : (beta + lam) / (1 + lam)
-            let take = context.step == 1 ? 1 : (1 - beta) / (1 + lam)
-            for i in 0..<count {
-                let di = keep * d[i] + take * u[i]
-                d[i] = di
-                u[i] = di / (v[i].squareRoot() * inverseRoot2 + eps)
+            let keep = first ? 0 : (beta + lambda) / (1 + lambda)
+            let take = first ? 1 : (1 - beta) / (1 + lambda)
+            ParallelChunks.forEachChunk(slotRange) { chunk in
+                direct(buffers.updates, chunk, keep: keep, take: take, inverseRoot2: inverseRoot2)
             }
+        }
+    }
+
+    /// v ← β₂v + (1−β₂)g² over `range`; returns (Σ w(g + λd)(g − d), Σ w(g − d)²) with w = 1/(√v̂ + ε).
+    private func accumulate(_ u: UnsafeMutablePointer<Float>, _ range: Range<Int>, inverseRoot2: Float) -> SIMD2<Double> {
+        typealias V = SIMD4<Float>
+        let d = d.baseAddress, v = v.baseAddress
+        let b2 = V(repeating: beta2), c2 = V(repeating: 1 - beta2), eps = V(repeating: epsilon)
+        let root = V(repeating: inverseRoot2), lam = V(repeating: lambda)
+        var total = SIMD2<Double>.zero
+        var block = range.lowerBound
+        while block < range.upperBound {
+            // Float partial sums over at most 1024 elements, accumulated in Double.
+            let end = min(range.upperBound, block + 1024)
+            var numerator = V.zero, denominator = V.zero
+            var i = block
+            while i + 4 <= end {
+                let g = UnsafeRawPointer(u + i).loadUnaligned(as: V.self)
+                let di = UnsafeRawPointer(d + i).loadUnaligned(as: V.self)
+                let vi = b2 * UnsafeRawPointer(v + i).loadUnaligned(as: V.self) + c2 * g * g
+                UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
+                let w = 1 / (VectorMath.squareRoot(vi) * root + eps)
+                let difference = g - di
+                numerator += w * (g + lam * di) * difference
+                denominator += w * difference * difference
+                i += 4
+            }
+            var tailNumerator: Float = 0, tailDenominator: Float = 0
+            while i < end {
+                let g = u[i]
+                let vi = beta2 * v[i] + (1 - beta2) * g * g
+                v[i] = vi
+                let w = 1 / (vi.squareRoot() * inverseRoot2 + epsilon)
+                let difference = g - d[i]
+                tailNumerator += w * (g + lambda * d[i]) * difference
+                tailDenominator += w * difference * difference
+                i += 1
+            }
+            total += SIMD2(Double(numerator.sum() + tailNumerator), Double(denominator.sum() + tailDenominator))
+            block = end
+        }
+        return total
+    }
+
+    /// d ← keep·d + take·g and u ← d/(√v̂ + ε) over `range`.
+    private func direct(_ u: UnsafeMutablePointer<Float>, _ range: Range<Int>, keep: Float, take: Float, inverseRoot2: Float) {
+        typealias V = SIMD4<Float>
+        let d = d.baseAddress, v = v.baseAddress
+        let vKeep = V(repeating: keep), vTake = V(repeating: take)
+        let eps = V(repeating: epsilon), root = V(repeating: inverseRoot2)
+        var i = range.lowerBound
+        while i + 4 <= range.upperBound {
+            let di = vKeep * UnsafeRawPointer(d + i).loadUnaligned(as: V.self) + vTake * UnsafeRawPointer(u + i).loadUnaligned(as: V.self)
+            let vi = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
+            UnsafeMutableRawPointer(d + i).storeBytes(of: di, as: V.self)
+            UnsafeMutableRawPointer(u + i).storeBytes(of: di / (VectorMath.squareRoot(vi) * root + eps), as: V.self)
+            i += 4
+        }
+        while i < range.upperBound {
+            let di = keep * d[i] + take * u[i]
+            d[i] = di
+            u[i] = di / (v[i].squareRoot() * inverseRoot2 + epsilon)
+            i += 1
         }
     }
 }
