@@ -26,7 +26,7 @@ final class CatalogTests: XCTestCase {
     func testCatalogueIsComplete() {
         let expected = ["sgd", "adam", "adamw", "nadam", "adalo", "nsgda", "adafactor", "sm3", "amos", "smmf", "lamb",
                         "adam_atan2", "sadam", "diffgrad", "adamomentum", "pnm", "adapnm", "adanorm", "glfrac", "lookahead",
-                        "muon"]
+                        "muon", "amem"]
         XCTAssertEqual(Set(OptimizerCatalog.names), Set(expected))
     }
 

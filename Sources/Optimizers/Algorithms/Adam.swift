@@ -58,7 +58,10 @@ public final class ScaleByAdam: GradientTransform {
     }
 
     /// The whole AdamW step in one pass over memory: m, v, the decoupled decay and the parameter
-    /// write, p ← p − lr·(û + λp). Used by the chain for scale-by-Adam → decay → scale by −lr.
+    /// write, p ← p·(1 − lr·λ) − (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε). Used by the chain for
+    /// scale-by-Adam → decay → scale by −lr. The bias corrections are folded into two per-step
+    /// scalars; each element costs one `sqrtps` lane and one `divps` lane, so 28 bytes of memory
+    /// traffic per parameter (read p, g, m, v; write p, m, v) stay the bound.
     func applyFused(_ buffers: TransformBuffers, range: Range<Int>, weightDecay: Float, learningRate: Float) {
         precondition(vMax == nil)
         let u = buffers.updates, p = buffers.parameters, m = m.baseAddress, v = v.baseAddress
@@ -67,22 +70,27 @@ public final class ScaleByAdam: GradientTransform {
         let decay = 1 - learningRate * weightDecay
         var i = range.lowerBound
         let end = range.upperBound
-        // Explicit 8-wide vectors: the compiler cannot prove the four buffers disjoint, so it
-        // would not vectorize the scalar loop by itself.
-        typealias V = SIMD8<Float>
+        // Explicit vectors: the compiler cannot prove the four buffers disjoint, so it would not
+        // vectorize the scalar loop, and `SIMD.squareRoot()` would be scalarised (see VectorMath).
+        typealias V = SIMD4<Float>
         let vb1 = V(repeating: b1), vb2 = V(repeating: b2), vc1 = V(repeating: c1), vc2 = V(repeating: c2)
         let vEps = V(repeating: eps), vStep = V(repeating: stepSize), vRoot = V(repeating: inverseRoot2)
         let vDecay = V(repeating: decay)
-        while i + 8 <= end {
-            let g = UnsafeRawPointer(u + i).loadUnaligned(as: V.self)
-            let mi = vb1 * UnsafeRawPointer(m + i).loadUnaligned(as: V.self) + vc1 * g
-            let vi = vb2 * UnsafeRawPointer(v + i).loadUnaligned(as: V.self) + vc2 * g * g
-            let pi = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-            let result = pi * vDecay - vStep * mi / (vi.squareRoot() * vRoot + vEps)
-            UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: V.self)
-            UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
-            UnsafeMutableRawPointer(p + i).storeBytes(of: result, as: V.self)
-            i += 8
+        @inline(__always) func load(_ base: UnsafeMutablePointer<Float>, _ at: Int) -> V {
+            UnsafeRawPointer(base + at).loadUnaligned(as: V.self)
+        }
+        @inline(__always) func store(_ value: V, _ base: UnsafeMutablePointer<Float>, _ at: Int) {
+            UnsafeMutableRawPointer(base + at).storeBytes(of: value, as: V.self)
+        }
+        while i + 4 <= end {
+            let g = load(u, i)
+            let mi = vb1 * load(m, i) + vc1 * g
+            let vi = vb2 * load(v, i) + vc2 * g * g
+            let result = load(p, i) * vDecay - vStep * mi / (VectorMath.squareRoot(vi) * vRoot + vEps)
+            store(mi, m, i)
+            store(vi, v, i)
+            store(result, p, i)
+            i += 4
         }
         while i < end {
             let g = u[i]

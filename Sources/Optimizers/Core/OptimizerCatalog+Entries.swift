@@ -182,6 +182,15 @@ extension OptimizerCatalog {
             settings.adamWeightDecay = Float(try s.nonNegative("adamw_wd", default: 0))
             return .transforms([Muon(layout: layout, settings: settings)])
         },
+        // Adaptive-memory momentum, AM-AdamW form (arXiv 2510.04988): no β₁; the momentum coefficient is
+        // chosen each step per tensor (see ScaleByAdaptiveMemory). Defaults follow AdamW's (β₂ 0.999,
+        // ε 1e-8, decoupled weight decay 1e-2, lr 1e-3); lambda 0 is the plain two-plane model.
+        Entry(name: "amem", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let core = ScaleByAdaptiveMemory(layout: layout, beta2: Float(try s.rate("beta2", default: 0.999)),
+                                             epsilon: Float(try s.nonNegative("eps", default: 1e-8)),
+                                             lambda: Float(try s.nonNegative("lambda", default: 0)))
+            return .transforms(try decoupled(core, s, defaultDecay: 1e-2))
+        },
         Entry(name: "lookahead", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             let k = try s.int("k", default: 5, range: 1...Int.max)
             let alpha = try s.double("alpha", default: 0.5, range: 0...1)

@@ -30,6 +30,50 @@ enum ParallelChunks {
         }
     }
 
+    /// Calls `body` on a few large, contiguous, 16-aligned sub-ranges of `range` (a handful per
+    /// core, so a core slowed by a neighbour's load hands its share to the other), for kernels
+    /// that stream every buffer exactly once and gain nothing from cache-sized tiles.
+    static func forEachChunk(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
+        let count = range.count
+        if count < parallelThreshold || threads == 1 {
+            body(range)
+            return
+        }
+        let parts = threads * 4
+        let per = ((count + parts - 1) / parts + 15) & ~15
+        let iterations = (count + per - 1) / per
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: iterations) { index in
+                let low = range.lowerBound + index * per
+                let high = min(range.upperBound, low + per)
+                if low < high { box.value(low..<high) }
+            }
+        }
+    }
+
+    /// Sums `body`'s pair of partial results over the same contiguous sub-ranges as `forEachChunk`, in
+    /// sub-range order, so the total depends only on `range` (never on thread timing).
+    static func sum(_ range: Range<Int>, _ body: (Range<Int>) -> SIMD2<Double>) -> SIMD2<Double> {
+        let count = range.count
+        if count < parallelThreshold || threads == 1 { return body(range) }
+        let parts = threads * 4
+        let per = ((count + parts - 1) / parts + 15) & ~15
+        let iterations = (count + per - 1) / per
+        let partials = UnsafeMutableBufferPointer<SIMD2<Double>>.allocate(capacity: iterations)
+        defer { partials.deallocate() }
+        partials.initialize(repeating: .zero)
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox((body, partials))
+            DispatchQueue.concurrentPerform(iterations: iterations) { index in
+                let low = range.lowerBound + index * per
+                let high = min(range.upperBound, low + per)
+                if low < high { box.value.1[index] = box.value.0(low..<high) }
+            }
+        }
+        return partials.reduce(.zero, +)
+    }
+
     private static func tiles(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
         var low = range.lowerBound
         while low < range.upperBound {

@@ -17,12 +17,17 @@ public final class TransformChain: Optimizer {
         originalGradients = transforms.contains { $0.needsOriginalGradients } ? FloatBuffer(count: layout.totalCount) : nil
     }
 
-    /// AdamW and Adam chains run as one fused loop (same arithmetic up to rounding order).
-    private var fusedAdamW: (ScaleByAdam, Float)? {
-        guard let adam = transforms.first as? ScaleByAdam, adam.vMax == nil,
-              let last = transforms.last as? ScaleByLearningRate, last.factor == 1 else { return nil }
-        if transforms.count == 2 { return (adam, 0) }
-        if transforms.count == 3, let decay = transforms[1] as? AddDecayedWeights { return (adam, decay.weightDecay) }
+    /// A chain ending in scale-by-Adam → (decoupled decay) → scale by −lr runs that tail as one fused
+    /// loop (same arithmetic up to rounding order) after any transforms before it (clipping,
+    /// centralization, coupled L2, ...). `prefix` is the number of transforms run the general way.
+    private var fusedAdamTail: (prefix: Int, adam: ScaleByAdam, decay: Float)? {
+        let count = transforms.count
+        guard count >= 2, let last = transforms[count - 1] as? ScaleByLearningRate, last.factor == 1 else { return nil }
+        if let adam = transforms[count - 2] as? ScaleByAdam, adam.vMax == nil { return (count - 2, adam, 0) }
+        if count >= 3, let decay = transforms[count - 2] as? AddDecayedWeights,
+           let adam = transforms[count - 3] as? ScaleByAdam, adam.vMax == nil {
+            return (count - 3, adam, decay.weightDecay)
+        }
         return nil
     }
 
@@ -35,29 +40,31 @@ public final class TransformChain: Optimizer {
         let buffers = TransformBuffers(updates: gradients.baseAddress, parameters: parameters.baseAddress,
                                        originalGradients: originalGradients?.baseAddress)
         let all = 0..<parameters.count
-        if let (adam, decay) = fusedAdamW {
-            ParallelChunks.forEachTile(all) { tile in
-                adam.applyFused(buffers, range: tile, weightDecay: decay, learningRate: context.learningRate)
-            }
-            return
-        }
+        let fused = fusedAdamTail
+        let stages = fused?.prefix ?? transforms.count
         var index = 0
-        while index < transforms.count {
+        while index < stages {
             if transforms[index].scope == .whole {
                 transforms[index].apply(buffers, range: all, context: context)
                 index += 1
                 continue
             }
             var end = index
-            while end < transforms.count && transforms[end].scope == .elementwise { end += 1 }
+            while end < stages && transforms[end].scope == .elementwise { end += 1 }
             let group = Array(transforms[index..<end])
-            let isLast = end == transforms.count
+            let addsUpdate = fused == nil && end == transforms.count
             ParallelChunks.forEachTile(all) { tile in
                 for transform in group { transform.apply(buffers, range: tile, context: context) }
-                if isLast { TransformChain.add(buffers, tile) }
+                if addsUpdate { TransformChain.add(buffers, tile) }
             }
-            if isLast { return }
+            if addsUpdate { return }
             index = end
+        }
+        if let (_, adam, decay) = fused {
+            ParallelChunks.forEachChunk(all) { chunk in
+                adam.applyFused(buffers, range: chunk, weightDecay: decay, learningRate: context.learningRate)
+            }
+            return
         }
         ParallelChunks.forEachTile(all) { tile in TransformChain.add(buffers, tile) }
     }
