@@ -114,12 +114,6 @@ struct BenchOptimizerCommand: ParsableCommand {
 
     func run() throws {
         let result = try OptimizerBenchmark.run(name: name, parameterCount: params, seconds: seconds)
-        if json {
-            print(String(format: "{\"name\":\"%@\",\"params\":%d,\"params_per_s\":%.4g,\"gbps\":%.2f}", name, params,
-                         result.paramsPerSecond, result.bytesPerSecond / 1e9))
-        } else {
-            print(String(format: "%@ on %d parameters: %.3g params/s, %.1f GB/s", name, params,
-                         result.paramsPerSecond, result.bytesPerSecond / 1e9))
-        }
+        print(json ? result.json : "\(name) on \(params) parameters: \(result)")
     }
 }
