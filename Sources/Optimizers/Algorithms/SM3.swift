@@ -3,7 +3,8 @@ import Tensors
 /// SM3-II as pytorch_optimizer.SM3 computes it for dense gradients (Anil et al., arXiv 1901.11150):
 /// one accumulator per axis; ν = β·min over axes of the accumulators + (1−β)g², each accumulator
 /// ← max of ν over the other axes (max with the old value when β > 0); u = g/√(ν+ε), then momentum
-/// m ← μm + (1−μ)u.
+/// m ← μm + (1−μ)u. The momentum buffer (a full parameter-sized tensor) exists only when μ > 0;
+/// μ = 0 is the reference's default, leaving just one accumulator per axis.
 public final class ScaleBySM3: GradientTransform {
     public let name = "sm3"
     public let scope = TransformScope.whole
@@ -12,7 +13,9 @@ public final class ScaleBySM3: GradientTransform {
     /// Per slot: the shape seen (rank ≥ 1) and the offset of each axis's accumulator.
     private let shapes: [[Int]]
     private let accumulatorOffsets: [[Int]]
-    let accumulators: FloatBuffer, m: FloatBuffer
+    let accumulators: FloatBuffer
+    /// Nil when momentum is 0.
+    let m: FloatBuffer?
     private let scratch: FloatBuffer
     public let state: [StateTensor]
 
@@ -33,7 +36,7 @@ public final class ScaleBySM3: GradientTransform {
         self.shapes = shapes
         accumulatorOffsets = offsets
         let allocator = StateAllocator(prefix: "sm3")
-        m = allocator.like(layout, "momentum")
+        m = momentum > 0 ? allocator.like(layout, "momentum") : nil
         accumulators = allocator.buffer("accumulators", count: total)
         state = allocator.tensors
         scratch = FloatBuffer(count: total)
@@ -67,7 +70,7 @@ public final class ScaleBySM3: GradientTransform {
                     acc[k] = beta > 0 ? max(acc[k], fresh[k]) : fresh[k]
                 }
             }
-            if momentum > 0 {
+            if let m {
                 let ms = m.baseAddress + slot.offset
                 for e in 0..<slot.count {
                     ms[e] = momentum * ms[e] + (1 - momentum) * g[e]

@@ -5,7 +5,8 @@ import Tensors
 /// Each tensor is viewed as its most square n×m matrix (n the largest divisor ≤ √size). Both
 /// moments are kept as rank-1 non-negative factors: from a matrix A ≥ 0, r = row sums, c = column
 /// sums and the shorter of the two is divided by ΣA, so r·cᵀ reproduces any rank-1 A exactly. The
-/// first moment also keeps its sign. Each step decompresses, applies Adam's moment updates,
+/// first moment also keeps its sign, packed 32 to a word, so the whole state is about 1/64 of Adam's
+/// (plus the factors) instead of half of it. Each step decompresses, applies Adam's moment updates,
 /// recompresses and returns u = m̂/(√v̂ + ε) (Adam bias corrections; the paper's β schedules are not used).
 public final class ScaleBySMMF: GradientTransform {
     public let name = "smmf"
@@ -14,8 +15,14 @@ public final class ScaleBySMMF: GradientTransform {
     struct Shape { let rows: Int, columns: Int, rowOffset: Int, columnOffset: Int }
     let layout: ParameterLayout
     let shapes: [Shape]
-    let rowM: FloatBuffer, columnM: FloatBuffer, sign: FloatBuffer, rowV: FloatBuffer, columnV: FloatBuffer
+    let rowM: FloatBuffer, columnM: FloatBuffer, rowV: FloatBuffer, columnV: FloatBuffer
+    /// The sign of the first moment, one bit per parameter (set = negative), bit i of the layout's
+    /// element order in bit i % 32 of 32-bit word i / 32. The words' bit patterns sit in Float slots
+    /// so the state stays one kind of tensor (checkpoints copy it as raw float32 bytes); they are only
+    /// ever read and written as `UInt32` through `withMemoryRebound`, never by float arithmetic.
+    let signWords: FloatBuffer
     private let scratchRows: FloatBuffer, scratchColumns: FloatBuffer
+    private let scratchMagnitudeRows: FloatBuffer, scratchMagnitudeColumns: FloatBuffer
     public let state: [StateTensor]
 
     /// The most square factorization n×m of `count` with n ≤ m.
@@ -40,12 +47,14 @@ public final class ScaleBySMMF: GradientTransform {
         let allocator = StateAllocator(prefix: "smmf")
         rowM = allocator.buffer("m_row", count: rowTotal)
         columnM = allocator.buffer("m_column", count: columnTotal)
-        sign = allocator.like(layout, "m_sign")
+        signWords = allocator.buffer("m_sign_bits", count: (layout.totalCount + 31) / 32)
         rowV = allocator.buffer("v_row", count: rowTotal)
         columnV = allocator.buffer("v_column", count: columnTotal)
         state = allocator.tensors
         scratchRows = FloatBuffer(count: tallest)
         scratchColumns = FloatBuffer(count: widest)
+        scratchMagnitudeRows = FloatBuffer(count: tallest)
+        scratchMagnitudeColumns = FloatBuffer(count: widest)
     }
 
     /// Compresses a non-negative n×m matrix into rank-1 factors (r, c) such that r·cᵀ = A when A has rank 1.
@@ -73,50 +82,49 @@ public final class ScaleBySMMF: GradientTransform {
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         let c1 = biasCorrection(beta1, context.step), rootC2 = biasCorrection(beta2, context.step).squareRoot()
         let newRows = scratchRows.baseAddress, newColumns = scratchColumns.baseAddress
-        for (index, slot) in layout.slots.enumerated() {
-            let shape = shapes[index], n = shape.rows, mCount = shape.columns
-            let g = buffers.updates + slot.offset, s = sign.baseAddress + slot.offset
-            let rm = rowM.baseAddress + shape.rowOffset, cm = columnM.baseAddress + shape.columnOffset
-            let rv = rowV.baseAddress + shape.rowOffset, cv = columnV.baseAddress + shape.columnOffset
-            // First pass: the new second moment's factors (needs old factors of both moments intact).
-            for i in 0..<n { newRows[i] = 0 }
-            for j in 0..<mCount { newColumns[j] = 0 }
-            for i in 0..<n {
-                for j in 0..<mCount {
-                    let gi = g[i * mCount + j]
-                    let v = beta2 * rv[i] * cv[j] + (1 - beta2) * gi * gi
-                    newRows[i] += v
-                    newColumns[j] += v
+        let magnitudeRows = scratchMagnitudeRows.baseAddress, magnitudeColumns = scratchMagnitudeColumns.baseAddress
+        signWords.baseAddress.withMemoryRebound(to: UInt32.self, capacity: signWords.count) { words in
+            for (index, slot) in layout.slots.enumerated() {
+                let shape = shapes[index], n = shape.rows, mCount = shape.columns
+                let g = buffers.updates + slot.offset
+                let rm = rowM.baseAddress + shape.rowOffset, cm = columnM.baseAddress + shape.columnOffset
+                let rv = rowV.baseAddress + shape.rowOffset, cv = columnV.baseAddress + shape.columnOffset
+                // First pass: the new second moment's factors (needs old factors of both moments intact).
+                for i in 0..<n { newRows[i] = 0 }
+                for j in 0..<mCount { newColumns[j] = 0 }
+                for i in 0..<n {
+                    for j in 0..<mCount {
+                        let gi = g[i * mCount + j]
+                        let v = beta2 * rv[i] * cv[j] + (1 - beta2) * gi * gi
+                        newRows[i] += v
+                        newColumns[j] += v
+                    }
                 }
-            }
-            // Second pass: first moment and update, reading the old second-moment factors once more.
-            for i in 0..<n {
-                for j in 0..<mCount {
-                    let k = i * mCount + j, gi = g[k]
-                    let mOld = s[k] * rm[i] * cm[j]
-                    let mNew = beta1 * mOld + (1 - beta1) * gi
-                    let v = beta2 * rv[i] * cv[j] + (1 - beta2) * gi * gi
-                    s[k] = mNew < 0 ? -1 : 1
-                    g[k] = (mNew / c1) / (v.squareRoot() / rootC2 + epsilon)
-                    // keep |m| for compression in the sign buffer's magnitude until factors are rebuilt
-                    s[k] *= max(abs(mNew), Float.leastNormalMagnitude)
+                // Second pass: first moment, its sign and the row/column sums of |m|, and the update,
+                // reading the old factors of both moments once more.
+                for i in 0..<n { magnitudeRows[i] = 0 }
+                for j in 0..<mCount { magnitudeColumns[j] = 0 }
+                for i in 0..<n {
+                    for j in 0..<mCount {
+                        let k = i * mCount + j, gi = g[k]
+                        let bit = slot.offset + k, word = bit >> 5, mask = UInt32(1) << UInt32(bit & 31)
+                        let mOld = (words[word] & mask != 0 ? -1 : 1) * rm[i] * cm[j]
+                        let mNew = beta1 * mOld + (1 - beta1) * gi
+                        let v = beta2 * rv[i] * cv[j] + (1 - beta2) * gi * gi
+                        words[word] = mNew < 0 ? words[word] | mask : words[word] & ~mask
+                        g[k] = (mNew / c1) / (v.squareRoot() / rootC2 + epsilon)
+                        let magnitude = max(abs(mNew), Float.leastNormalMagnitude)
+                        magnitudeRows[i] += magnitude
+                        magnitudeColumns[j] += magnitude
+                    }
                 }
+                for i in 0..<n { rv[i] = newRows[i] }
+                for j in 0..<mCount { cv[j] = newColumns[j] }
+                ScaleBySMMF.normalize(row: rv, column: cv, rows: n, columns: mCount)
+                for i in 0..<n { rm[i] = magnitudeRows[i] }
+                for j in 0..<mCount { cm[j] = magnitudeColumns[j] }
+                ScaleBySMMF.normalize(row: rm, column: cm, rows: n, columns: mCount)
             }
-            for i in 0..<n { rv[i] = newRows[i] }
-            for j in 0..<mCount { cv[j] = newColumns[j] }
-            ScaleBySMMF.normalize(row: rv, column: cv, rows: n, columns: mCount)
-            // Compress |m| (held in s) and reduce s back to signs.
-            for i in 0..<n { rm[i] = 0 }
-            for j in 0..<mCount { cm[j] = 0 }
-            for i in 0..<n {
-                for j in 0..<mCount {
-                    let k = i * mCount + j, magnitude = abs(s[k])
-                    rm[i] += magnitude
-                    cm[j] += magnitude
-                    s[k] = s[k] < 0 ? -1 : 1
-                }
-            }
-            ScaleBySMMF.normalize(row: rm, column: cm, rows: n, columns: mCount)
         }
     }
 }

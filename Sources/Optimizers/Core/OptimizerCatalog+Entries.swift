@@ -53,24 +53,7 @@ extension OptimizerCatalog {
                                weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)))])
         },
         Entry(name: "adafactor", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
-            var settings = ScaleByAdafactor.Settings()
-            let betas = try s.betas(default: [0.9, 0.999])
-            settings.beta1 = betas[0]
-            settings.beta2 = betas[1]
-            settings.decayRate = try s.double("decay_rate", default: -0.8, range: -1...0)
-            settings.weightDecay = Float(try s.nonNegative("weight_decay", default: 0))
-            settings.weightDecouple = try s.bool("weight_decouple", default: true)
-            settings.fixedDecay = try s.bool("fixed_decay", default: false)
-            settings.clipThreshold = Float(try s.positive("clip_threshold", default: 1))
-            try s.fixedBool("ams_bound", supported: false)
-            settings.scaleParameter = try s.bool("scale_parameter", default: true)
-            settings.relativeStep = try s.bool("relative_step", default: true)
-            settings.warmupInit = try s.bool("warmup_init", default: false)
-            settings.epsilon1 = Float(try s.nonNegative("eps1", default: 1e-30))
-            settings.epsilon2 = Float(try s.nonNegative("eps2", default: 1e-3))
-            // The first moment is kept in float32 (the reference defaults to bfloat16).
-            _ = try s.choice("momentum_dtype", default: "float32", from: ["float32"])
-            return .transforms([ScaleByAdafactor(layout: layout, settings: settings)])
+            .transforms([ScaleByAdafactor(layout: layout, settings: try ScaleByAdafactor.settings(from: s))])
         },
         Entry(name: "sm3", defaultLearningRate: 0.1) { s, layout throws(ConfigError) in
             .transforms([ScaleBySM3(layout: layout, momentum: Float(try s.rate("momentum", default: 0)),

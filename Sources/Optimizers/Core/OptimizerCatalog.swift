@@ -80,7 +80,14 @@ public enum OptimizerCatalog {
         var map = ConfigMap()
         map["name"] = .string(name)
         if name == "lookahead" { map["inner"] = .map(ConfigMap([("name", .string("adamw"))])) }
-        let optimizer = try make(section: ConfigSection(map: map, path: "optimizer"), layout: layout)
+        return try stateBytes(section: ConfigSection(map: map, path: "optimizer"), layout: layout)
+    }
+
+    /// Total bytes of the state the optimizer configured by `section` allocates for `layout`: every
+    /// tensor it would checkpoint, as stored (packed tensors count their words). Per-step scratch is
+    /// not state and is left out. Builds the optimizer, so `section` is validated like `make`'s.
+    public static func stateBytes(section: ConfigSection, layout: ParameterLayout) throws(ConfigError) -> Int {
+        let optimizer = try make(section: section, layout: layout)
         return optimizer.state.reduce(0) { $0 + $1.storage.count * MemoryLayout<Float>.stride }
     }
 
