@@ -22,12 +22,21 @@ struct OptimizersCommand: ParsableCommand {
         print("name            state bytes   bytes/param   vs AdamW")
         for name in OptimizerCatalog.names {
             let bytes = try OptimizerCatalog.stateBytes(name: name, layout: model.layout)
-            print(String(format: "%-14@ %12d %13.3f %9.1f%%", name, bytes, Double(bytes) / Double(parameters),
-                         100 * Double(bytes) / Double(adamw)))
+            print(padded(name) + String(format: " %12d %13.3f %9.1f%%", bytes, Double(bytes) / Double(parameters),
+                                        100 * Double(bytes) / Double(adamw)))
         }
+        // Memory-lean settings that differ from the reference libraries' defaults.
+        let lean = try ConfigSection(ConfigValue.parse(yaml: "name: adafactor\nbetas: [null, 0.999]\n", source: "lean"),
+                                     path: "optimizer")
+        let leanBytes = try OptimizerCatalog.stateBytes(section: lean, layout: model.layout)
+        print(padded("adafactor") + String(format: " %12d %13.3f %9.1f%%   (betas: [null, 0.999]: no first moment)",
+                                           leanBytes, Double(leanBytes) / Double(parameters),
+                                           100 * Double(leanBytes) / Double(adamw)))
         print("transforms (optimizer.transforms): \(TransformCatalog.names.joined(separator: ", "))")
     }
 }
+
+private func padded(_ name: String) -> String { name.padding(toLength: 14, withPad: " ", startingAt: 0) }
 
 struct ConformanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
