@@ -2,6 +2,7 @@ import Configuration
 import Data
 import Distributed
 import Foundation
+import Optimizers
 import Reporting
 
 /// A sweep of training variants compared side by side: effective batch sizes (with the learning-rate
@@ -129,12 +130,17 @@ public final class ComparisonRunner {
     public let world: any Communicator
     /// The executable that trains a variant on other ranks (`bigbatch`).
     public let executable: String
+    /// The environment this process started with, before MPI added its own variables: a child
+    /// `mpirun` that inherits a singleton's MPI variables takes itself for part of that job.
+    public let launchEnvironment: [String: String]
 
-    public init(sweep: ComparisonSweep, directory: URL, world: any Communicator, executable: String) throws {
+    public init(sweep: ComparisonSweep, directory: URL, world: any Communicator, executable: String,
+                launchEnvironment: [String: String]) throws {
         self.sweep = sweep
         self.directory = directory
         self.world = world
         self.executable = executable
+        self.launchEnvironment = launchEnvironment
         if world.size > 1, let variant = sweep.variants.first(where: { $0.ranks != world.size }) {
             throw SweepError.ranksDiffer(name: variant.name, ranks: variant.ranks, worldSize: world.size)
         }
@@ -172,7 +178,11 @@ public final class ComparisonRunner {
                 try launch(variant: variant, config: configURL, runDirectory: variantDirectory)
                 let steps = try RunMetrics.read(from: variantDirectory.appendingPathComponent("metrics.jsonl")).steps
                 info.steps = steps.last?.step ?? 0
-                info.learningRate = steps.map(\.learningRate).max() ?? 0
+                info.learningRate = try Schedule(
+                    section: ConfigSection(configuration.scheduleTree, path: "schedule"),
+                    baseLearningRate: OptimizerCatalog.learningRate(
+                        section: ConfigSection(configuration.optimizerTree, path: "optimizer")),
+                    globalBatch: configuration.globalBatch, totalSteps: max(info.steps, 1)).peak
             }
             info.complete = true
             if world.isRoot {
@@ -199,7 +209,7 @@ public final class ComparisonRunner {
         if getuid() == 0 { arguments.append("--allow-run-as-root") }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         arguments += variant.ranks > cores ? ["--oversubscribe", "--bind-to", "none"] : ["--bind-to", "core"]
-        var environment = ProcessInfo.processInfo.environment
+        var environment = launchEnvironment
         if environment["OPENBLAS_NUM_THREADS"] == nil {
             environment["OPENBLAS_NUM_THREADS"] = String(max(1, cores / variant.ranks))
         }

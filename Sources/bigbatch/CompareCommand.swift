@@ -25,7 +25,7 @@ struct CompareCommand: ParsableCommand {
             }
             let runner = try agree(world) {
                 try ComparisonRunner(sweep: sweep, directory: directory, world: world,
-                                     executable: currentExecutablePath())
+                                     executable: currentExecutablePath(), launchEnvironment: launchEnvironment)
             }
             if let summary = try runner.run() {
                 print("report: \(summary.markdownURL.path)  \(summary.htmlURL.path)")
