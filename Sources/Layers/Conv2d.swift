@@ -120,8 +120,30 @@ public final class Conv2d: Layer {
         while start < batch {
             let n = min(chunk, batch - start)
             let columnCount = n * plane
+            let upstream = outputGradient + start * sampleCount
+            if !reuse { unfold(input + start * inputCount, samples: n, into: columns.pointer) }
+            guard let inputGradient else {
+                // Only dW is needed (the first layer): one product per sample straight from dY's
+                // [K, OH·OW] planes skips regathering dY.
+                Parallel.forEachRange(k, work: n * sampleCount) { channels in
+                    for channel in channels {
+                        var sum: Float = 0
+                        for s in 0..<n {
+                            let source = upstream + s * sampleCount + channel * plane
+                            for p in 0..<plane { sum += source[p] }
+                        }
+                        bias.gradient[channel] += sum
+                    }
+                }
+                for s in 0..<n {
+                    BLAS.gemm(transposeB: true, m: k, n: patch, k: plane, a: upstream + s * sampleCount,
+                              b: columns.pointer + s * plane, ldb: columnCount, beta: 1, c: weight.gradient)
+                }
+                start += n
+                continue
+            }
             // dY as [K, n·OH·OW], and the bias gradient on the way (each worker owns whole channels).
-            let gathered = product.pointer, upstream = outputGradient + start * sampleCount
+            let gathered = product.pointer
             Parallel.forEachRange(k, work: n * sampleCount) { channels in
                 for channel in channels {
                     var sum: Float = 0
@@ -136,7 +158,6 @@ public final class Conv2d: Layer {
                     bias.gradient[channel] += sum
                 }
             }
-            if !reuse { unfold(input + start * inputCount, samples: n, into: columns.pointer) }
             // dW += dY·colsᵀ, in slices of the summed axis.
             var first = 0
             while first < columnCount {
@@ -145,17 +166,15 @@ public final class Conv2d: Layer {
                           b: columns.pointer + first, ldb: columnCount, beta: 1, c: weight.gradient)
                 first += width
             }
-            if let inputGradient {
-                // dcols = Wᵀ·dY, folded back onto the input positions, a few samples at a time.
-                let piece = gradientChunkSize(batch: n)
-                var s0 = 0
-                while s0 < n {
-                    let m = min(piece, n - s0)
-                    BLAS.gemm(transposeA: true, m: patch, n: m * plane, k: k, a: weight.value,
-                              b: gathered + s0 * plane, ldb: columnCount, c: columnGradient.pointer)
-                    fold(columnGradient.pointer, samples: m, into: inputGradient + (start + s0) * inputCount)
-                    s0 += m
-                }
+            // dcols = Wᵀ·dY, folded back onto the input positions, a few samples at a time.
+            let piece = gradientChunkSize(batch: n)
+            var s0 = 0
+            while s0 < n {
+                let m = min(piece, n - s0)
+                BLAS.gemm(transposeA: true, m: patch, n: m * plane, k: k, a: weight.value,
+                          b: gathered + s0 * plane, ldb: columnCount, c: columnGradient.pointer)
+                fold(columnGradient.pointer, samples: m, into: inputGradient + (start + s0) * inputCount)
+                s0 += m
             }
             start += n
         }
