@@ -28,6 +28,9 @@ public final class Conv2d: Layer {
     /// Column-gradient budget in floats (4 MiB): the input gradient is folded in pieces this size,
     /// each still in cache from the product that wrote it.
     var columnGradientBudget = 1 << 20
+    /// Forward unfolds and multiplies pieces of this many column floats (4 MiB) even when the whole
+    /// batch's columns are kept, so each piece is still in cache when its product reads it.
+    var forwardPieceBudget = 1 << 20
 
     public init(name: String, inputShape: [Int], outChannels: Int, kernelSize: Int, stride: Int = 1,
                 padding: Int = 0) throws(ModelError) {
@@ -80,28 +83,37 @@ public final class Conv2d: Layer {
         columns.reserve(patch * chunk * outPlane)
         product.reserve(outChannels * chunk * outPlane)
         columnGradient.reserve(patch * gradientChunkSize(batch: chunk) * outPlane)
+        product.reserve(outChannels * outPlane * max(1, min(chunk, forwardPieceBudget / (patch * outPlane))))
     }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
         let weight = weight.bound(name), bias = bias.bound(name)
         let chunk = chunkSize(batch: batch), plane = outPlane, k = outChannels, sampleCount = outputCount
+        let piece = max(1, min(chunk, forwardPieceBudget / (patch * plane)))
         var start = 0
         while start < batch {
             let n = min(chunk, batch - start)
             let columnCount = n * plane
-            unfold(input + start * inputCount, samples: n, into: columns.pointer)
-            BLAS.gemm(m: k, n: columnCount, k: patch, a: weight.value, b: columns.pointer, c: product.pointer)
-            // [K, n, OH·OW] → [n, K, OH·OW] with the bias added.
-            let product = product.pointer, target = output + start * sampleCount
-            Parallel.forEachRange(n * k, work: n * sampleCount) { items in
-                for item in items {
-                    let (s, channel) = item.quotientAndRemainder(dividingBy: k)
-                    let source = product + channel * columnCount + s * plane
-                    let destination = target + s * sampleCount + channel * plane
-                    let b = bias.value[channel]
-                    for p in 0..<plane { destination[p] = source[p] + b }
+            var s0 = 0
+            while s0 < n {
+                let m = min(piece, n - s0), pieceColumns = m * plane
+                let pieceStart = columns.pointer + s0 * plane
+                unfold(input + (start + s0) * inputCount, samples: m, into: pieceStart, rowStride: columnCount)
+                BLAS.gemm(m: k, n: pieceColumns, k: patch, a: weight.value, b: pieceStart, ldb: columnCount,
+                          c: product.pointer)
+                // [K, m, OH·OW] → [m, K, OH·OW] with the bias added.
+                let product = product.pointer, target = output + (start + s0) * sampleCount
+                Parallel.forEachRange(m * k, work: m * sampleCount) { items in
+                    for item in items {
+                        let (s, channel) = item.quotientAndRemainder(dividingBy: k)
+                        let source = product + channel * pieceColumns + s * plane
+                        let destination = target + s * sampleCount + channel * plane
+                        let b = bias.value[channel]
+                        for p in 0..<plane { destination[p] = source[p] + b }
+                    }
                 }
+                s0 += m
             }
             start += n
         }
@@ -190,15 +202,17 @@ public final class Conv2d: Layer {
     /// im2col: `columns[(c·kh + i)·kw + j][s·OH·OW + oh·OW + ow] = x[s][c][oh·stride − pad + i][ow·stride − pad + j]`.
     ///
     /// Work items are (row, sample) pairs, split over the threads.
-    func unfold(_ input: UnsafePointer<Float>, samples: Int, into columns: UnsafeMutablePointer<Float>) {
-        let plane = outPlane, columnCount = samples * plane, inPlane = height * width
+    /// `rowStride` (default `samples·OH·OW`) lets a piece of samples land inside a wider column matrix.
+    func unfold(_ input: UnsafePointer<Float>, samples: Int, into columns: UnsafeMutablePointer<Float>,
+                rowStride: Int? = nil) {
+        let plane = outPlane, columnCount = rowStride ?? samples * plane, inPlane = height * width
         let (outHeight, outWidth, height, width) = (outHeight, outWidth, height, width)
         let (stride, padding, kernelHeight, kernelWidth) = (stride, padding, kernelHeight, kernelWidth)
         let inputCount = inputCount
         // Stride 1 with rows as wide as the input's: each (row, sample) is one shifted copy of the
         // input plane, with the columns that fell into the padding cleared afterwards.
         let planeShift = stride == 1 && outWidth == width
-        Parallel.forEachRange(patch * samples, work: patch * columnCount) { items in
+        Parallel.forEachRange(patch * samples, work: patch * samples * plane) { items in
             for item in items {
                 let (row, s) = item.quotientAndRemainder(dividingBy: samples)
                 let (c, tap) = row.quotientAndRemainder(dividingBy: kernelHeight * kernelWidth)

@@ -50,11 +50,12 @@ final class Conv2dReferenceTests: XCTestCase {
     }
 
     func check(_ g: Geometry, batch: Int, columnBudget: Int? = nil, gradientBudget: Int? = nil,
-               inputGradient wanted: Bool = true, file: StaticString = #filePath, line: UInt = #line) throws {
+               pieceBudget: Int? = nil, inputGradient wanted: Bool = true, file: StaticString = #filePath, line: UInt = #line) throws {
         let layer = try Conv2d(name: "layers.0", inputShape: [g.channels, g.height, g.width],
                                outChannels: g.outChannels, kernelSize: g.kernel, stride: g.stride, padding: g.padding)
         if let columnBudget { layer.columnBudget = columnBudget }
         if let gradientBudget { layer.columnGradientBudget = gradientBudget }
+        if let pieceBudget { layer.forwardPieceBudget = pieceBudget }
         let store = ParameterStore(layout: ParameterLayout(layer.parameterSpecs))
         layer.bind(store)
         let weightSlot = try XCTUnwrap(store.layout.slot(named: "layers.0.weight"))
@@ -143,6 +144,18 @@ final class Conv2dReferenceTests: XCTestCase {
         }
     }
 
+    /// Forward pieces unfolded into a wider kept column matrix, and inside chunks.
+    func testForwardInPieces() throws {
+        for g in geometries {
+            let layer = try Conv2d(name: "x", inputShape: [g.channels, g.height, g.width], outChannels: g.outChannels,
+                                   kernelSize: g.kernel, stride: g.stride, padding: g.padding)
+            let perSample = layer.patch * layer.outPlane
+            try check(g, batch: 7, pieceBudget: 2 * perSample)
+            try check(g, batch: 7, pieceBudget: 2 * perSample, inputGradient: false)
+            try check(g, batch: 7, columnBudget: 3 * perSample, pieceBudget: 2 * perSample)
+        }
+    }
+
     /// Large enough that im2col, col2im and the transposes are split over the threads.
     func testMultithreadedLoops() throws {
         let g = Geometry(channels: 4, height: 14, width: 14, outChannels: 12, kernel: 3, stride: 1, padding: 1)
@@ -153,5 +166,6 @@ final class Conv2dReferenceTests: XCTestCase {
         BLAS.setThreadCount(2)
         try check(g, batch: batch)
         try check(g, batch: batch, columnBudget: 5 * layer.patch * layer.outPlane, gradientBudget: 3 * layer.patch * layer.outPlane)
+        try check(g, batch: batch, pieceBudget: 6 * layer.patch * layer.outPlane)
     }
 }
