@@ -36,7 +36,9 @@ public final class ActivationLayer: Layer {
         let n = batch * inputCount
         switch activation {
         case .relu:
-            for i in 0..<n { output[i] = max(input[i], 0) }
+            Parallel.forEachRange(n, work: n) { range in
+                for i in range { output[i] = max(input[i], 0) }
+            }
         case .gelu:
             let c = Self.geluScale, a = Self.geluCubic
             for i in 0..<n {
@@ -59,7 +61,9 @@ public final class ActivationLayer: Layer {
         let n = batch * inputCount
         switch activation {
         case .relu:
-            for i in 0..<n { inputGradient[i] = output[i] > 0 ? outputGradient[i] : 0 }
+            Parallel.forEachRange(n, work: n) { range in
+                for i in range { inputGradient[i] = output[i] > 0 ? outputGradient[i] : 0 }
+            }
         case .gelu:
             let c = Self.geluScale, a = Self.geluCubic
             for i in 0..<n {

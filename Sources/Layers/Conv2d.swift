@@ -28,6 +28,9 @@ public final class Conv2d: Layer {
     /// Column-gradient budget in floats (4 MiB): the input gradient is folded in pieces this size,
     /// each still in cache from the product that wrote it.
     var columnGradientBudget = 1 << 20
+    /// Forward unfolds and multiplies pieces of this many column floats (4 MiB) even when the whole
+    /// batch's columns are kept, so each piece is still in cache when its product reads it.
+    var forwardPieceBudget = 1 << 20
 
     public init(name: String, inputShape: [Int], outChannels: Int, kernelSize: Int, stride: Int = 1,
                 padding: Int = 0) throws(ModelError) {
@@ -80,28 +83,37 @@ public final class Conv2d: Layer {
         columns.reserve(patch * chunk * outPlane)
         product.reserve(outChannels * chunk * outPlane)
         columnGradient.reserve(patch * gradientChunkSize(batch: chunk) * outPlane)
+        product.reserve(outChannels * outPlane * max(1, min(chunk, forwardPieceBudget / (patch * outPlane))))
     }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
         let weight = weight.bound(name), bias = bias.bound(name)
         let chunk = chunkSize(batch: batch), plane = outPlane, k = outChannels, sampleCount = outputCount
+        let piece = max(1, min(chunk, forwardPieceBudget / (patch * plane)))
         var start = 0
         while start < batch {
             let n = min(chunk, batch - start)
             let columnCount = n * plane
-            unfold(input + start * inputCount, samples: n, into: columns.pointer)
-            BLAS.gemm(m: k, n: columnCount, k: patch, a: weight.value, b: columns.pointer, c: product.pointer)
-            // [K, n, OH·OW] → [n, K, OH·OW] with the bias added.
-            let product = product.pointer, target = output + start * sampleCount
-            Parallel.forEachRange(n * k, work: n * sampleCount) { items in
-                for item in items {
-                    let (s, channel) = item.quotientAndRemainder(dividingBy: k)
-                    let source = product + channel * columnCount + s * plane
-                    let destination = target + s * sampleCount + channel * plane
-                    let b = bias.value[channel]
-                    for p in 0..<plane { destination[p] = source[p] + b }
+            var s0 = 0
+            while s0 < n {
+                let m = min(piece, n - s0), pieceColumns = m * plane
+                let pieceStart = columns.pointer + s0 * plane
+                unfold(input + (start + s0) * inputCount, samples: m, into: pieceStart, rowStride: columnCount)
+                BLAS.gemm(m: k, n: pieceColumns, k: patch, a: weight.value, b: pieceStart, ldb: columnCount,
+                          c: product.pointer)
+                // [K, m, OH·OW] → [m, K, OH·OW] with the bias added.
+                let product = product.pointer, target = output + (start + s0) * sampleCount
+                Parallel.forEachRange(m * k, work: m * sampleCount) { items in
+                    for item in items {
+                        let (s, channel) = item.quotientAndRemainder(dividingBy: k)
+                        let source = product + channel * pieceColumns + s * plane
+                        let destination = target + s * sampleCount + channel * plane
+                        let b = bias.value[channel]
+                        for p in 0..<plane { destination[p] = source[p] + b }
+                    }
                 }
+                s0 += m
             }
             start += n
         }
@@ -120,8 +132,30 @@ public final class Conv2d: Layer {
         while start < batch {
             let n = min(chunk, batch - start)
             let columnCount = n * plane
+            let upstream = outputGradient + start * sampleCount
+            if !reuse { unfold(input + start * inputCount, samples: n, into: columns.pointer) }
+            guard let inputGradient else {
+                // Only dW is needed (the first layer): one product per sample straight from dY's
+                // [K, OH·OW] planes skips regathering dY.
+                Parallel.forEachRange(k, work: n * sampleCount) { channels in
+                    for channel in channels {
+                        var sum: Float = 0
+                        for s in 0..<n {
+                            let source = upstream + s * sampleCount + channel * plane
+                            for p in 0..<plane { sum += source[p] }
+                        }
+                        bias.gradient[channel] += sum
+                    }
+                }
+                for s in 0..<n {
+                    BLAS.gemm(transposeB: true, m: k, n: patch, k: plane, a: upstream + s * sampleCount,
+                              b: columns.pointer + s * plane, ldb: columnCount, beta: 1, c: weight.gradient)
+                }
+                start += n
+                continue
+            }
             // dY as [K, n·OH·OW], and the bias gradient on the way (each worker owns whole channels).
-            let gathered = product.pointer, upstream = outputGradient + start * sampleCount
+            let gathered = product.pointer
             Parallel.forEachRange(k, work: n * sampleCount) { channels in
                 for channel in channels {
                     var sum: Float = 0
@@ -136,7 +170,6 @@ public final class Conv2d: Layer {
                     bias.gradient[channel] += sum
                 }
             }
-            if !reuse { unfold(input + start * inputCount, samples: n, into: columns.pointer) }
             // dW += dY·colsᵀ, in slices of the summed axis.
             var first = 0
             while first < columnCount {
@@ -145,17 +178,15 @@ public final class Conv2d: Layer {
                           b: columns.pointer + first, ldb: columnCount, beta: 1, c: weight.gradient)
                 first += width
             }
-            if let inputGradient {
-                // dcols = Wᵀ·dY, folded back onto the input positions, a few samples at a time.
-                let piece = gradientChunkSize(batch: n)
-                var s0 = 0
-                while s0 < n {
-                    let m = min(piece, n - s0)
-                    BLAS.gemm(transposeA: true, m: patch, n: m * plane, k: k, a: weight.value,
-                              b: gathered + s0 * plane, ldb: columnCount, c: columnGradient.pointer)
-                    fold(columnGradient.pointer, samples: m, into: inputGradient + (start + s0) * inputCount)
-                    s0 += m
-                }
+            // dcols = Wᵀ·dY, folded back onto the input positions, a few samples at a time.
+            let piece = gradientChunkSize(batch: n)
+            var s0 = 0
+            while s0 < n {
+                let m = min(piece, n - s0)
+                BLAS.gemm(transposeA: true, m: patch, n: m * plane, k: k, a: weight.value,
+                          b: gathered + s0 * plane, ldb: columnCount, c: columnGradient.pointer)
+                fold(columnGradient.pointer, samples: m, into: inputGradient + (start + s0) * inputCount)
+                s0 += m
             }
             start += n
         }
@@ -171,15 +202,17 @@ public final class Conv2d: Layer {
     /// im2col: `columns[(c·kh + i)·kw + j][s·OH·OW + oh·OW + ow] = x[s][c][oh·stride − pad + i][ow·stride − pad + j]`.
     ///
     /// Work items are (row, sample) pairs, split over the threads.
-    func unfold(_ input: UnsafePointer<Float>, samples: Int, into columns: UnsafeMutablePointer<Float>) {
-        let plane = outPlane, columnCount = samples * plane, inPlane = height * width
+    /// `rowStride` (default `samples·OH·OW`) lets a piece of samples land inside a wider column matrix.
+    func unfold(_ input: UnsafePointer<Float>, samples: Int, into columns: UnsafeMutablePointer<Float>,
+                rowStride: Int? = nil) {
+        let plane = outPlane, columnCount = rowStride ?? samples * plane, inPlane = height * width
         let (outHeight, outWidth, height, width) = (outHeight, outWidth, height, width)
         let (stride, padding, kernelHeight, kernelWidth) = (stride, padding, kernelHeight, kernelWidth)
         let inputCount = inputCount
         // Stride 1 with rows as wide as the input's: each (row, sample) is one shifted copy of the
         // input plane, with the columns that fell into the padding cleared afterwards.
         let planeShift = stride == 1 && outWidth == width
-        Parallel.forEachRange(patch * samples, work: patch * columnCount) { items in
+        Parallel.forEachRange(patch * samples, work: patch * samples * plane) { items in
             for item in items {
                 let (row, s) = item.quotientAndRemainder(dividingBy: samples)
                 let (c, tap) = row.quotientAndRemainder(dividingBy: kernelHeight * kernelWidth)

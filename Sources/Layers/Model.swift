@@ -75,10 +75,18 @@ public final class Model {
             for width in spec.channels {
                 add(try Conv2d(name: next, inputShape: shape, outChannels: width, kernelSize: spec.kernelSize,
                                stride: spec.stride, padding: spec.padding))
-                add(ActivationLayer(name: next, inputShape: shape, activation: spec.activation))
-                switch spec.pool {
-                case .max: add(try MaxPool2d(name: next, inputShape: shape, kernel: 2, stride: 2))
-                case .avg: add(try AvgPool2d(name: next, inputShape: shape, kernel: 2, stride: 2))
+                switch (spec.pool, spec.activation) {
+                case (.max, .relu):
+                    // relu(max(x)) = max(relu(x)) with the same winner and the same gradient, so
+                    // pooling first gives identical results with ReLU on a quarter of the values.
+                    add(try MaxPool2d(name: next, inputShape: shape, kernel: 2, stride: 2))
+                    add(ActivationLayer(name: next, inputShape: shape, activation: spec.activation))
+                case (.max, _):
+                    add(ActivationLayer(name: next, inputShape: shape, activation: spec.activation))
+                    add(try MaxPool2d(name: next, inputShape: shape, kernel: 2, stride: 2))
+                case (.avg, _):
+                    add(ActivationLayer(name: next, inputShape: shape, activation: spec.activation))
+                    add(try AvgPool2d(name: next, inputShape: shape, kernel: 2, stride: 2))
                 }
             }
             add(Flatten(name: next, inputShape: shape))

@@ -63,29 +63,66 @@ public final class MaxPool2d: Layer {
         }
     }
 
-    /// The common 2×2, stride-2 window without the general loops (the shipped CNN's pooling).
+    /// The common 2×2, stride-2 window without the general loops (the shipped CNN's pooling),
+    /// planes split over the threads.
     private func forwardTwoByTwo(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                                  _ winners: UnsafeMutablePointer<Int32>, planes: Int) {
         let (height, width) = (inputShape[1], inputShape[2])
         let (outHeight, outWidth) = (outputShape[1], outputShape[2])
         let inPlane = height * width, outPlane = outHeight * outWidth
-        for plane in 0..<planes {
-            let source = input + plane * inPlane
-            let destination = output + plane * outPlane
-            let chosen = winners + plane * outPlane
-            for oh in 0..<outHeight {
-                let top = source + 2 * oh * width, bottom = top + width
-                let row = destination + oh * outWidth, rowChosen = chosen + oh * outWidth
-                let base = Int32(2 * oh * width)
-                for ow in 0..<outWidth {
-                    let a = top[2 * ow], b = top[2 * ow + 1], c = bottom[2 * ow], d = bottom[2 * ow + 1]
-                    let left = Int32(2 * ow)
-                    let upper = b > a ? b : a, upperIndex = b > a ? left + 1 : left
-                    let lower = d > c ? d : c, lowerIndex = d > c ? left + 1 : left
-                    let lowerWins = lower > upper
-                    row[ow] = lowerWins ? lower : upper
-                    rowChosen[ow] = base + (lowerWins ? Int32(width) + lowerIndex : upperIndex)
+        Parallel.forEachRange(planes, work: planes * inPlane) { range in
+            for plane in range {
+                let source = input + plane * inPlane
+                let destination = output + plane * outPlane
+                let chosen = winners + plane * outPlane
+                for oh in 0..<outHeight {
+                    let top = source + 2 * oh * width, bottom = top + width
+                    let row = destination + oh * outWidth, rowChosen = chosen + oh * outWidth
+                    let base = Int32(2 * oh * width)
+                    for ow in 0..<outWidth {
+                        let a = top[2 * ow], b = top[2 * ow + 1], c = bottom[2 * ow], d = bottom[2 * ow + 1]
+                        let left = Int32(2 * ow)
+                        let upper = b > a ? b : a, upperIndex = b > a ? left + 1 : left
+                        let lower = d > c ? d : c, lowerIndex = d > c ? left + 1 : left
+                        let lowerWins = lower > upper
+                        row[ow] = lowerWins ? lower : upper
+                        rowChosen[ow] = base + (lowerWins ? Int32(width) + lowerIndex : upperIndex)
+                    }
                 }
+            }
+        }
+    }
+
+    /// Backward of the 2×2, stride-2 window: the windows tile the input, so each one is written
+    /// whole (gradient at its winner, zeros elsewhere) with no clearing pass; only a last odd row
+    /// or column outside every window is cleared.
+    private func backwardTwoByTwo(_ outputGradient: UnsafePointer<Float>, _ inputGradient: UnsafeMutablePointer<Float>,
+                                  _ winners: UnsafePointer<Int32>, planes: Int) {
+        let (height, width) = (inputShape[1], inputShape[2])
+        let (outHeight, outWidth) = (outputShape[1], outputShape[2])
+        let inPlane = height * width, outPlane = outHeight * outWidth
+        Parallel.forEachRange(planes, work: planes * inPlane) { range in
+            for plane in range {
+                let destination = inputGradient + plane * inPlane
+                let source = outputGradient + plane * outPlane
+                let chosen = winners + plane * outPlane
+                for oh in 0..<outHeight {
+                    let top = destination + 2 * oh * width, bottom = top + width
+                    let row = source + oh * outWidth, rowChosen = chosen + oh * outWidth
+                    let base = Int32(2 * oh * width)
+                    for ow in 0..<outWidth {
+                        let g = row[ow], at = rowChosen[ow] - base - Int32(2 * ow)
+                        top[2 * ow] = at == 0 ? g : 0
+                        top[2 * ow + 1] = at == 1 ? g : 0
+                        bottom[2 * ow] = at == Int32(width) ? g : 0
+                        bottom[2 * ow + 1] = at == Int32(width) + 1 ? g : 0
+                    }
+                    if width > 2 * outWidth {
+                        top[width - 1] = 0
+                        bottom[width - 1] = 0
+                    }
+                }
+                for i in (2 * outHeight * width)..<inPlane { destination[i] = 0 }
             }
         }
     }
@@ -93,9 +130,13 @@ public final class MaxPool2d: Layer {
     public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
         guard let inputGradient else { return }
+        let winners = winners.pointer
+        if kernel == 2 && stride == 2 {
+            backwardTwoByTwo(outputGradient, inputGradient, winners, planes: batch * inputShape[0])
+            return
+        }
         inputGradient.update(repeating: 0, count: batch * inputCount)
         let inPlane = inputShape[1] * inputShape[2], outPlane = outputShape[1] * outputShape[2]
-        let winners = winners.pointer
         for plane in 0..<(batch * inputShape[0]) {
             let destination = inputGradient + plane * inPlane
             let source = outputGradient + plane * outPlane

@@ -50,11 +50,12 @@ final class Conv2dReferenceTests: XCTestCase {
     }
 
     func check(_ g: Geometry, batch: Int, columnBudget: Int? = nil, gradientBudget: Int? = nil,
-               file: StaticString = #filePath, line: UInt = #line) throws {
+               pieceBudget: Int? = nil, inputGradient wanted: Bool = true, file: StaticString = #filePath, line: UInt = #line) throws {
         let layer = try Conv2d(name: "layers.0", inputShape: [g.channels, g.height, g.width],
                                outChannels: g.outChannels, kernelSize: g.kernel, stride: g.stride, padding: g.padding)
         if let columnBudget { layer.columnBudget = columnBudget }
         if let gradientBudget { layer.columnGradientBudget = gradientBudget }
+        if let pieceBudget { layer.forwardPieceBudget = pieceBudget }
         let store = ParameterStore(layout: ParameterLayout(layer.parameterSpecs))
         layer.bind(store)
         let weightSlot = try XCTUnwrap(store.layout.slot(named: "layers.0.weight"))
@@ -78,7 +79,7 @@ final class Conv2dReferenceTests: XCTestCase {
                 upstream.withUnsafeBufferPointer { dy in
                     inputGradient.withUnsafeMutableBufferPointer { dx in
                         layer.backward(input: x.baseAddress!, output: y.baseAddress!, outputGradient: dy.baseAddress!,
-                                       inputGradient: dx.baseAddress!, batch: batch, context: .evaluation)
+                                       inputGradient: wanted ? dx.baseAddress! : nil, batch: batch, context: .evaluation)
                     }
                 }
             }
@@ -91,7 +92,11 @@ final class Conv2dReferenceTests: XCTestCase {
             XCTAssertLessThan(worst / scale, 1e-5, "\(what) of \(g), batch \(batch)", file: file, line: line)
         }
         compare("output", { output[$0] }, expected.output)
-        compare("input gradient", { inputGradient[$0] }, expected.inputGradient)
+        if wanted {
+            compare("input gradient", { inputGradient[$0] }, expected.inputGradient)
+        } else {
+            XCTAssertTrue(inputGradient.allSatisfy(\.isNaN), "no input gradient asked for, none written", file: file, line: line)
+        }
         compare("weight gradient", { store.gradients[weightSlot.offset + $0] }, expected.weight, offset: 0.25)
         compare("bias gradient", { store.gradients[biasSlot.offset + $0] }, expected.bias, offset: 0.25)
     }
@@ -107,6 +112,16 @@ final class Conv2dReferenceTests: XCTestCase {
 
     func testWholeBatchColumnsKeptForBackward() throws {
         for g in geometries { try check(g, batch: 5) }
+    }
+
+    /// The first layer's backward: weight gradient only, one product per sample.
+    func testWeightGradientWithoutInputGradient() throws {
+        for g in geometries {
+            try check(g, batch: 5, inputGradient: false)
+            let layer = try Conv2d(name: "x", inputShape: [g.channels, g.height, g.width], outChannels: g.outChannels,
+                                   kernelSize: g.kernel, stride: g.stride, padding: g.padding)
+            try check(g, batch: 7, columnBudget: 3 * layer.patch * layer.outPlane, inputGradient: false)
+        }
     }
 
     func testChunkedBatchWithEveryChunkBoundary() throws {
@@ -129,6 +144,18 @@ final class Conv2dReferenceTests: XCTestCase {
         }
     }
 
+    /// Forward pieces unfolded into a wider kept column matrix, and inside chunks.
+    func testForwardInPieces() throws {
+        for g in geometries {
+            let layer = try Conv2d(name: "x", inputShape: [g.channels, g.height, g.width], outChannels: g.outChannels,
+                                   kernelSize: g.kernel, stride: g.stride, padding: g.padding)
+            let perSample = layer.patch * layer.outPlane
+            try check(g, batch: 7, pieceBudget: 2 * perSample)
+            try check(g, batch: 7, pieceBudget: 2 * perSample, inputGradient: false)
+            try check(g, batch: 7, columnBudget: 3 * perSample, pieceBudget: 2 * perSample)
+        }
+    }
+
     /// Large enough that im2col, col2im and the transposes are split over the threads.
     func testMultithreadedLoops() throws {
         let g = Geometry(channels: 4, height: 14, width: 14, outChannels: 12, kernel: 3, stride: 1, padding: 1)
@@ -139,5 +166,6 @@ final class Conv2dReferenceTests: XCTestCase {
         BLAS.setThreadCount(2)
         try check(g, batch: batch)
         try check(g, batch: batch, columnBudget: 5 * layer.patch * layer.outPlane, gradientBudget: 3 * layer.patch * layer.outPlane)
+        try check(g, batch: batch, pieceBudget: 6 * layer.patch * layer.outPlane)
     }
 }

@@ -64,6 +64,37 @@ final class LayerGradientTests: XCTestCase {
         checkLayerGradients(overlapping, batch: 2, input: distinctValues(50, seed: 8))
     }
 
+    /// The 2×2 path, on planes with an odd row and column and enough of them to be split over threads,
+    /// against windows searched directly; backward must write every input element.
+    func testTwoByTwoMaxPoolAgainstDirectWindows() throws {
+        let (channels, height, width, batch) = (8, 13, 11, 40)
+        let layer = try MaxPool2d(name: "layers.1", inputShape: [channels, height, width], kernel: 2)
+        XCTAssertGreaterThanOrEqual(batch * layer.inputCount, Parallel.minimumWork)
+        BLAS.setThreadCount(2)
+        let input = distinctValues(batch * layer.inputCount, seed: 31)
+        let upstream = randomNormals(batch * layer.outputCount, seed: 32)
+        layer.reserve(batch: batch)
+        var output = [Float](repeating: .nan, count: upstream.count)
+        var inputGradient = [Float](repeating: .nan, count: input.count)
+        layer.forward(input, into: &output, batch: batch, context: .evaluation)
+        layer.backward(input: input, output: output, outputGradient: upstream, inputGradient: &inputGradient,
+                       batch: batch, context: .evaluation)
+        var expectedGradient = [Float](repeating: 0, count: input.count)
+        let (outHeight, outWidth) = (height / 2, width / 2)
+        for plane in 0..<(batch * channels) {
+            for oh in 0..<outHeight {
+                for ow in 0..<outWidth {
+                    let candidates = [(0, 0), (0, 1), (1, 0), (1, 1)].map { plane * height * width + (2 * oh + $0.0) * width + 2 * ow + $0.1 }
+                    let winner = candidates.max { input[$0] < input[$1] }!
+                    let o = (plane * outHeight + oh) * outWidth + ow
+                    XCTAssertEqual(output[o], input[winner])
+                    expectedGradient[winner] = upstream[o]
+                }
+            }
+        }
+        XCTAssertEqual(inputGradient, expectedGradient)
+    }
+
     func testAvgPoolAndGlobalAvgPool() throws {
         let pool = try AvgPool2d(name: "layers.2", inputShape: [2, 6, 4], kernel: 2)
         checkLayerGradients(pool, batch: 2, input: randomNormals(96, seed: 9))

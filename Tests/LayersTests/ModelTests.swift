@@ -100,7 +100,7 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(spec, .cnn(channels: [32, 64], kernelSize: 3, padding: 1, stride: 1, pool: .max, dense: [128], dropout: 0.25))
         let model = try Model(spec: spec, inputShape: [1, 28, 28], classes: 10)
         XCTAssertEqual(model.network.layers.map { "\(type(of: $0))" },
-                       ["Conv2d", "ActivationLayer", "MaxPool2d", "Conv2d", "ActivationLayer", "MaxPool2d", "Flatten",
+                       ["Conv2d", "MaxPool2d", "ActivationLayer", "Conv2d", "MaxPool2d", "ActivationLayer", "Flatten",
                         "Dropout", "Linear", "ActivationLayer", "Dropout", "Linear"])
         let conv = try XCTUnwrap(model.layout.slot(named: "layers.3.weight"))
         XCTAssertEqual(conv.shape, [64, 32, 3, 3])
@@ -133,12 +133,12 @@ final class ModelTests: XCTestCase {
     }
 
     func testShapeErrorsNameLayerAndShapes() throws {
-        // Four 2×2 pools take 28 → 14 → 7 → 3 → 1, a fifth leaves nothing.
+        // Four 2×2 pools take 28 → 14 → 7 → 3 → 1, a fifth (conv, pool, relu blocks: layer 13) leaves nothing.
         let deep = try spec(yaml: "model:\n  kind: cnn\n  channels: [4, 4, 4, 4, 4]\n")
         XCTAssertThrowsError(try Model(spec: deep, inputShape: [1, 28, 28], classes: 10)) { error in
             XCTAssertEqual(error as? ModelError,
-                           .nonPositiveOutput(layer: "layers.14 (MaxPool2d)", input: [4, 1, 1], output: [4, 0, 0]))
-            XCTAssertTrue("\(error)".contains("layers.14"))
+                           .nonPositiveOutput(layer: "layers.13 (MaxPool2d)", input: [4, 1, 1], output: [4, 0, 0]))
+            XCTAssertTrue("\(error)".contains("layers.13"))
         }
         let bigKernel = try spec(yaml: "model:\n  kind: cnn\n  kernel_size: 9\n  padding: 0\n  channels: [4]\n")
         XCTAssertThrowsError(try Model(spec: bigKernel, inputShape: [1, 6, 6], classes: 3)) { error in
@@ -332,5 +332,62 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(used.store.gradients.array, fresh.store.gradients.array)
         XCTAssertEqual(used.network.capacity, 9)
         XCTAssertEqual(fresh.network.capacity, 4)
+    }
+
+    /// The CNN pools before its ReLU; that must give exactly what ReLU before pooling gives.
+    func testPoolingBeforeReLUMatchesReLUBeforePooling() throws {
+        let model = try Model(spec: .cnn(channels: [3, 4], dense: [5]), inputShape: [2, 12, 10], classes: 4)
+        model.initializeParameters(seed: 8)
+        XCTAssertTrue(model.network.layers[1] is MaxPool2d && model.network.layers[2] is ActivationLayer)
+        var layers: [any Layer] = []
+        var shape = [2, 12, 10]
+        func add(_ layer: any Layer) {
+            layers.append(layer)
+            shape = layer.outputShape
+        }
+        for (block, width) in [3, 4].enumerated() {
+            add(try Conv2d(name: "layers.\(3 * block)", inputShape: shape, outChannels: width, kernelSize: 3, padding: 1))
+            add(ActivationLayer(name: "relu", inputShape: shape, activation: .relu))
+            add(try MaxPool2d(name: "pool", inputShape: shape, kernel: 2, stride: 2))
+        }
+        add(Flatten(name: "flatten", inputShape: shape))
+        add(try Linear(name: "layers.8", inputShape: shape, outFeatures: 5))
+        let reordered = try Sequential(layers, name: "reference")
+        let store = ParameterStore(layout: ParameterLayout(reordered.parameterSpecs))
+        XCTAssertEqual(store.layout.slots.map(\.name), model.layout.slots.prefix(6).map(\.name))
+        reordered.bind(store)
+        for i in 0..<store.parameters.count { store.parameters[i] = model.store.parameters[i] }
+        let batch = 6
+        // Many negative pre-activations, so whole windows fall below zero.
+        let input = randomNormals(batch * 240, seed: 21).map { $0 - 0.5 }
+        let upstream = randomNormals(batch * 5, seed: 22)
+        model.network.reserve(batch: batch)
+        reordered.reserve(batch: batch)
+        let context = PassContext(training: false)
+        // The model's network up to its first dense layer (index 8), dropout left out, against the reference.
+        XCTAssertTrue(model.network.layers[8] is Linear)
+        let ours = try Sequential(Array(model.network.layers[0...8].filter { !($0 is Dropout) }), name: "ours")
+        ours.reserve(batch: batch)
+        input.withUnsafeBufferPointer { x in
+            upstream.withUnsafeBufferPointer { g in
+                let a = ours.forward(x.baseAddress!, batch: batch, context: context)
+                let b = reordered.forward(x.baseAddress!, batch: batch, context: context)
+                XCTAssertEqual(Array(UnsafeBufferPointer(start: a, count: batch * 5)),
+                               Array(UnsafeBufferPointer(start: b, count: batch * 5)))
+                var ourInputGradient = [Float](repeating: .nan, count: input.count)
+                var referenceInputGradient = [Float](repeating: .nan, count: input.count)
+                ourInputGradient.withUnsafeMutableBufferPointer { dx in
+                    ours.backward(input: x.baseAddress!, outputGradient: g.baseAddress!, inputGradient: dx.baseAddress!,
+                                  batch: batch, context: context)
+                }
+                referenceInputGradient.withUnsafeMutableBufferPointer { dx in
+                    reordered.backward(input: x.baseAddress!, outputGradient: g.baseAddress!, inputGradient: dx.baseAddress!,
+                                       batch: batch, context: context)
+                }
+                XCTAssertEqual(ourInputGradient, referenceInputGradient)
+            }
+        }
+        XCTAssertEqual(Array(store.gradients.array), Array(model.store.gradients.array.prefix(store.gradients.count)))
+        XCTAssertTrue(store.gradients.array.contains { $0 != 0 })
     }
 }
