@@ -81,6 +81,11 @@ public struct ComparisonSweep {
             } catch {
                 throw SweepError.variant(name: name, reason: "\(error)")
             }
+            do {
+                try configuration.validateOptimization()
+            } catch {
+                throw SweepError.variant(name: name, reason: "\(error)")
+            }
             variants.append(Variant(name: name, ranks: ranks, configuration: configuration))
         }
         return ComparisonSweep(title: title, description: description, targetAccuracy: target, variants: variants,

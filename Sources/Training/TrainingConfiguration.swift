@@ -3,6 +3,7 @@ import Data
 import Foundation
 import Layers
 import Optimizers
+import Tensors
 
 /// Everything a training run is told, read strictly from YAML plus `--set` overrides.
 ///
@@ -126,6 +127,19 @@ public struct TrainingConfiguration {
         scheduleTree = root.value("schedule") ?? .null
         guard optimizerTree != .null else { throw ConfigError.missingKey(key: "optimizer") }
         try root.finish()
+    }
+
+    /// Checks the `optimizer` and `schedule` sections without the model: every key, name and range
+    /// they hold is read as the trainer will read it, against a stand-in layout. Lets a sweep reject
+    /// a bad variant before any variant trains.
+    public func validateOptimization() throws {
+        let layout = ParameterLayout([ParameterSpec(name: "check.weight", shape: [2, 2], role: .weight),
+                                      ParameterSpec(name: "check.bias", shape: [2], role: .bias)])
+        let optimizer = try ConfigSection(optimizerTree, path: "optimizer")
+        _ = try OptimizerCatalog.make(section: optimizer, layout: layout)
+        _ = try Schedule(section: ConfigSection(scheduleTree, path: "schedule"),
+                         baseLearningRate: OptimizerCatalog.learningRate(section: ConfigSection(optimizerTree, path: "optimizer")),
+                         globalBatch: globalBatch, totalSteps: 1)
     }
 
     /// A stable 64-bit fingerprint of the whole resolved configuration (FNV-1a over its YAML).

@@ -51,8 +51,9 @@ final class ComparisonTests: XCTestCase {
         XCTAssertTrue(first.output.contains("[2/3] b128-2ranks: batch 128 = 2 ranks × micro 32 × k 2"), first.output)
 
         let markdown = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        // The comparison table's rows (the report has a second, per-phase timing table).
         let rows = markdown.split(separator: "\n").filter { line in
-            ["b64", "b128-2ranks", "b256-4x16"].contains { line.hasPrefix("| \($0) ") }
+            ["b64", "b128-2ranks", "b256-4x16"].contains { line.hasPrefix("| \($0) | complete |") }
         }
         XCTAssertEqual(rows.count, 3, markdown)
         for name in ["b64", "b128-2ranks", "b256-4x16"] {
