@@ -130,7 +130,6 @@ public final class Trainer {
     public func run() throws -> TrainingSummary {
         let startTime = monotonicSeconds()
         runStart = startTime
-        let firstStep = step
         let loader = BatchLoader(dataset: trainSet, preprocessing: preprocessing, plan: plan, rank: world.rank,
                                  seed: configuration.seed, firstStep: step, lastStep: totalSteps)
         defer { loader.stop() }
@@ -146,39 +145,16 @@ public final class Trainer {
             }
 
             // 1. Micro-steps: summed losses, gradients accumulated.
-            model.store.zeroGradients()
-            var lossSum = 0.0, items = 0
-            var dataSeconds = 0.0, computeSeconds = 0.0
-            for _ in 0..<plan.microSteps {
-                let waitStart = monotonicSeconds()
-                guard let batch = try loader.next() else { break }
-                let computeStart = monotonicSeconds()
-                dataSeconds += computeStart - waitStart
-                if batch.count > 0 {
-                    if let naive = naiveScratch { naive.copy(from: model.store.gradients) }
-                    let loss = model.forwardBackward(inputs: batch.inputs, labels: batch.labels,
-                                                     sampleIndices: batch.indices, count: batch.count,
-                                                     seed: configuration.seed, step: step)
-                    if let naive = naiveScratch {
-                        averageIntoNaive(previous: naive, items: loss.items)
-                        lossSum += loss.sum / Double(loss.items)
-                        items += 1
-                    } else {
-                        lossSum += loss.sum
-                        items += loss.items
-                    }
-                }
-                computeSeconds += monotonicSeconds() - computeStart
-            }
+            let local = try accumulateMicroBatches(from: loader)
             if configuration.faults.nonFiniteSteps.contains(step), configuration.faults.rank == world.rank {
                 model.store.gradients[0] = .nan
             }
-            let locallyFinite = lossSum.isFinite && allFinite(model.store.gradients)
+            let locallyFinite = local.lossSum.isFinite && allFinite(model.store.gradients)
 
             // 2. One reduction of gradient sums and scalars.
             let communicationStart = monotonicSeconds()
-            scalars[0] = lossSum
-            scalars[1] = Double(items)
+            scalars[0] = local.lossSum
+            scalars[1] = Double(local.items)
             scalars[2] = locallyFinite ? 0 : 1
             // A stop request (signal) rides along, so every rank stops after the same step.
             scalars[3] = stopRequested() ? 1 : 0
@@ -209,8 +185,8 @@ public final class Trainer {
                 step: step, epoch: Double(step) / Double(plan.stepsPerEpoch), loss: meanLoss,
                 learningRate: Double(learningRate), gradientNorm: gradientNorm, items: Int(globalItems),
                 samplesPerSecond: globalItems / max(end - stepStart, 1e-9),
-                seconds: StepTimings(compute: computeSeconds, communication: optimizerStart - communicationStart,
-                                     optimizer: end - optimizerStart, data: dataSeconds),
+                seconds: StepTimings(compute: local.computeSeconds, communication: optimizerStart - communicationStart,
+                                     optimizer: end - optimizerStart, data: local.dataSeconds),
                 elapsed: elapsedBefore + end - startTime, skipped: skip)
             try metrics?.write(record)
             progress?.update(record, epochs: plan.stepsPerEpoch)
@@ -233,7 +209,38 @@ public final class Trainer {
         let seconds = monotonicSeconds() - startTime
         return TrainingSummary(steps: step, skippedSteps: skippedSteps, testLoss: lastEvaluation.loss,
                                testAccuracy: lastEvaluation.accuracy, seconds: seconds,
-                               samplesPerSecond: Double(samplesSeen) / max(seconds, 1e-9) * (step > firstStep ? 1 : 0))
+                               samplesPerSecond: samplesSeen > 0 ? Double(samplesSeen) / seconds : 0)
+    }
+
+    /// This rank's share of one optimizer step: its k micro-batches, forward and backward, with the
+    /// summed loss and the number of counted items (gradients accumulate in the store).
+    private func accumulateMicroBatches(from loader: BatchLoader) throws
+        -> (lossSum: Double, items: Int, dataSeconds: Double, computeSeconds: Double)
+    {
+        model.store.zeroGradients()
+        var lossSum = 0.0, items = 0, dataSeconds = 0.0, computeSeconds = 0.0
+        for _ in 0..<plan.microSteps {
+            let waitStart = monotonicSeconds()
+            guard let batch = try loader.next() else { break }
+            let computeStart = monotonicSeconds()
+            dataSeconds += computeStart - waitStart
+            if batch.count > 0 {
+                if let naive = naiveScratch { naive.copy(from: model.store.gradients) }
+                let loss = model.forwardBackward(inputs: batch.inputs, labels: batch.labels,
+                                                 sampleIndices: batch.indices, count: batch.count,
+                                                 seed: configuration.seed, step: step)
+                if let naive = naiveScratch {
+                    averageIntoNaive(previous: naive, items: loss.items)
+                    lossSum += loss.sum / Double(loss.items)
+                    items += 1
+                } else {
+                    lossSum += loss.sum
+                    items += loss.items
+                }
+            }
+            computeSeconds += monotonicSeconds() - computeStart
+        }
+        return (lossSum, items, dataSeconds, computeSeconds)
     }
 
     /// The deliberately wrong accumulation of `debug.naive_accumulation`: the gradient buffer
