@@ -151,6 +151,31 @@ public final class TrainingSession {
         }
         let elapsed = checkpoint.metadata["elapsed"].flatMap(Double.init) ?? 0
         trainer.restoreCounters(step: step, appliedSteps: applied, skippedSteps: skipped, elapsed: elapsed)
+        if world.isRoot { try recordResume(from: checkpoint, step: step) }
+    }
+
+    /// Appends to `resumes.jsonl` where the run continued from and with which learning rate, so that
+    /// a schedule changed on resume (allowed) stays visible next to the metrics.
+    func recordResume(from checkpoint: Checkpoint, step: Int) throws {
+        let record: [String: Any] = [
+            "step": step,
+            "checkpoint": checkpoint.source,
+            "checkpoint_learning_rate": checkpoint.metadata["learning_rate"].flatMap(Double.init) ?? Double.nan,
+            "learning_rate": Double(trainer.schedule.learningRate(step: max(step, 1))),
+            "world_size": world.size,
+            "checkpoint_world_size": checkpoint.metadata["world_size"].flatMap(Int.init) ?? 0,
+            "optimizer": trainer.configuration.optimizerTree.yaml().trimmingCharacters(in: .whitespacesAndNewlines),
+            "schedule": trainer.configuration.scheduleTree.yaml().trimmingCharacters(in: .whitespacesAndNewlines),
+        ]
+        var line = try JSONSerialization.data(withJSONObject: record.filter { !(($0.value as? Double)?.isNaN ?? false) },
+                                              options: [.sortedKeys])
+        line.append(0x0A)
+        let url = runDirectory.appendingPathComponent("resumes.jsonl")
+        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: line)
     }
 }
 

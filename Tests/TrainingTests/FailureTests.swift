@@ -63,6 +63,8 @@ final class FailureTests: XCTestCase {
         XCTAssertEqual(checkpoints.map(\.step), [10, 20], "keep: 2 retains the last two")
         let resumed = try train(config, run: "broken", ranks: 2, ["--resume", directory.appendingPathComponent("broken").path])
         XCTAssertEqual(resumed.status, 0, resumed.error)
+        let resumes = try String(contentsOf: directory.appendingPathComponent("broken/resumes.jsonl"), encoding: .utf8)
+        XCTAssertTrue(resumes.contains("\"step\":20") && resumes.contains("checkpoint-00000020"), resumes)
         let a = try finalTensors("whole"), b = try finalTensors("broken")
         XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
         XCTAssertTrue(a.keys.contains { $0.hasPrefix("optimizer.") }, "optimizer state is saved: \(a.keys.sorted())")
@@ -77,6 +79,8 @@ final class FailureTests: XCTestCase {
         XCTAssertNotEqual(failed.status, 0)
         let resumed = try train(config, run: "moved", ranks: 2, ["--resume", directory.appendingPathComponent("moved/checkpoint-00000010.safetensors").path])
         XCTAssertEqual(resumed.status, 0, resumed.error)
+        let resumes = try String(contentsOf: directory.appendingPathComponent("moved/resumes.jsonl"), encoding: .utf8)
+        XCTAssertTrue(resumes.contains("\"checkpoint_world_size\":3") && resumes.contains("\"world_size\":2"), resumes)
         let a = try finalTensors("whole"), b = try finalTensors("moved")
         for (name, values) in a {
             let other = try XCTUnwrap(b[name])
