@@ -25,6 +25,8 @@ public final class Dropout: Layer {
         self.layerIndex = layerIndex
     }
 
+    public func isIdentity(in context: PassContext) -> Bool { !(context.training && probability > 0) }
+
     public func reserve(batch: Int) {
         if probability > 0 { mask.reserve(batch * inputCount) }
     }

@@ -321,6 +321,42 @@ final class ModelTests: XCTestCase {
         }
     }
 
+    /// Identity layers (dropout at p = 0) are skipped, runs of them included; results match a chain without them.
+    func testSkippedIdentityLayersMatchChainWithoutThem() throws {
+        let first = try Linear(name: "layers.0", inputShape: [7], outFeatures: 9)
+        let activation = ActivationLayer(name: "layers.3", inputShape: [9], activation: .tanh)
+        let middle = try Linear(name: "layers.4", inputShape: [9], outFeatures: 6)
+        let last = try Linear(name: "layers.6", inputShape: [6], outFeatures: 3)
+        func identity(_ index: Int, _ width: Int) throws -> Dropout {
+            try Dropout(name: "layers.\(index)", inputShape: [width], probability: 0, layerIndex: index)
+        }
+        let withIdentities = try Sequential([first, try identity(1, 9), try identity(2, 9), activation, middle,
+                                             try identity(5, 6), last], name: "with")
+        let without = try Sequential([first, activation, middle, last], name: "without")
+        let store = ParameterStore(layout: ParameterLayout(without.parameterSpecs))
+        without.bind(store)
+        let values = randomNormals(store.parameters.count, seed: 31, scale: 0.5)
+        for i in 0..<values.count { store.parameters[i] = values[i] }
+        let batch = 5
+        let input = randomNormals(batch * 7, seed: 32), upstream = randomNormals(batch * 3, seed: 33)
+        func pass(_ network: Sequential) -> (output: [Float], inputGradient: [Float], gradients: [Float]) {
+            network.reserve(batch: batch)
+            store.zeroGradients()
+            let context = PassContext(training: true, seed: 1, step: 0, sampleIndices: nil)
+            let output = Array(UnsafeBufferPointer(start: network.forward(input, batch: batch, context: context),
+                                                   count: batch * 3))
+            var inputGradient = [Float](repeating: .nan, count: batch * 7)
+            network.backward(input: input, outputGradient: upstream, inputGradient: &inputGradient, batch: batch,
+                             context: context)
+            return (output, inputGradient, store.gradients.array)
+        }
+        let reference = pass(without), skipping = pass(withIdentities)
+        XCTAssertEqual(skipping.output, reference.output)
+        XCTAssertEqual(skipping.inputGradient, reference.inputGradient)
+        XCTAssertEqual(skipping.gradients, reference.gradients)
+        XCTAssertTrue(reference.gradients.contains { $0 != 0 })
+    }
+
     func testEvaluationCountsCorrectAndIgnoresLabel() throws {
         let model = try Model(spec: .mlp(hidden: [8]), inputShape: [6], classes: 3)
         model.initializeParameters(seed: 2)
