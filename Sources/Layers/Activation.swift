@@ -36,9 +36,7 @@ public final class ActivationLayer: Layer {
         let n = batch * inputCount
         switch activation {
         case .relu:
-            Parallel.forEachRange(n, work: n) { range in
-                for i in range { output[i] = max(input[i], 0) }
-            }
+            Parallel.forEachRange(n, work: n) { range in Elementwise.relu(input, into: output, range: range) }
         case .gelu:
             let c = Self.geluScale, a = Self.geluCubic
             for i in 0..<n {
@@ -62,7 +60,8 @@ public final class ActivationLayer: Layer {
         switch activation {
         case .relu:
             Parallel.forEachRange(n, work: n) { range in
-                for i in range { inputGradient[i] = output[i] > 0 ? outputGradient[i] : 0 }
+                Elementwise.reluGradient(output: output, outputGradient: outputGradient, into: inputGradient,
+                                         range: range)
             }
         case .gelu:
             let c = Self.geluScale, a = Self.geluCubic

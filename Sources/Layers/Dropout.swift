@@ -25,6 +25,8 @@ public final class Dropout: Layer {
         self.layerIndex = layerIndex
     }
 
+    public func isIdentity(in context: PassContext) -> Bool { !(context.training && probability > 0) }
+
     public func reserve(batch: Int) {
         if probability > 0 { mask.reserve(batch * inputCount) }
     }
@@ -32,12 +34,40 @@ public final class Dropout: Layer {
     /// The multiplier (0 or 1/(1−p)) of every element of one sample.
     public static func fillMask(_ mask: UnsafeMutablePointer<Float>, count: Int, probability: Float,
                                 seed: UInt64, step: Int, sampleIndex: Int, layerIndex: Int) {
+        fillMask(mask, applyingTo: nil, into: nil, count: count, probability: probability, seed: seed, step: step,
+                 sampleIndex: sampleIndex, layerIndex: layerIndex)
+    }
+
+    /// Writes the mask of one sample and, when `input` and `output` are given, `output = input · mask`
+    /// in the same pass while both are in cache.
+    ///
+    /// Element `j` is kept when `uniform(j) ≥ p`: the same numbers as `KeyedRandom.uniform(j)`, with
+    /// eight Philox blocks (32 elements) computed side by side in SIMD lanes.
+    static func fillMask(_ mask: UnsafeMutablePointer<Float>, applyingTo input: UnsafePointer<Float>?,
+                         into output: UnsafeMutablePointer<Float>?, count: Int, probability: Float,
+                         seed: UInt64, step: Int, sampleIndex: Int, layerIndex: Int) {
         let random = KeyedRandom(seed, UInt64(bitPattern: Int64(step)), UInt64(bitPattern: Int64(sampleIndex)),
                                  UInt64(bitPattern: Int64(layerIndex)))
         let scale = 1 / (1 - probability)
-        // Same numbers as `random.uniform(j)`, one Philox block per four elements.
+        // uniform(j) = (word >> 8) / 2²⁴ ≥ p  ⇔  word >> 8 ≥ ⌈p·2²⁴⌉.
         let threshold = UInt32(min(Double(probability) * 16_777_216.0, 16_777_216.0).rounded(.up))
+        let lanes = SIMD8<UInt32>.scalarCount
+        let groupElements = 4 * lanes
         var j = 0
+        while j + groupElements <= count {
+            let words = philox(key: random.key, firstBlock: UInt64(j >> 2))
+            // Selects, not branches: which units survive is random, so branches would mispredict.
+            let zero = SIMD8<Float>(repeating: 0), t = SIMD8<UInt32>(repeating: threshold)
+            let kept = (zero.replacing(with: scale, where: words.0 &>> 8 .>= t),
+                        zero.replacing(with: scale, where: words.1 &>> 8 .>= t),
+                        zero.replacing(with: scale, where: words.2 &>> 8 .>= t),
+                        zero.replacing(with: scale, where: words.3 &>> 8 .>= t))
+            let m = mask + j
+            for lane in 0..<lanes {
+                Elementwise.store(SIMD4(kept.0[lane], kept.1[lane], kept.2[lane], kept.3[lane]), m + 4 * lane)
+            }
+            j += groupElements
+        }
         while j < count {
             let w = random.block(UInt64(j >> 2))
             let words = (w.0 >> 8, w.1 >> 8, w.2 >> 8, w.3 >> 8)
@@ -47,6 +77,35 @@ public final class Dropout: Layer {
             if j + 3 < count { mask[j + 3] = words.3 >= threshold ? scale : 0 }
             j += 4
         }
+        if let input, let output {
+            Elementwise.multiply(input, UnsafePointer(mask), into: output, range: 0..<count)
+        }
+    }
+
+    /// Philox-4x32-10 of the eight consecutive counters from `firstBlock`, one block per lane:
+    /// lane `l` of word `k` equals `KeyedRandom.block(firstBlock + l).k`.
+    @inline(__always)
+    static func philox(key: (UInt32, UInt32), firstBlock: UInt64)
+        -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
+        let counters = SIMD8<UInt64>(repeating: firstBlock) &+ SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
+        var c0 = SIMD8<UInt32>(truncatingIfNeeded: counters)
+        var c1 = SIMD8<UInt32>(truncatingIfNeeded: counters &>> 32)
+        var c2 = SIMD8<UInt32>(repeating: 0), c3 = SIMD8<UInt32>(repeating: 0)
+        var k0 = key.0, k1 = key.1
+        let m0 = SIMD8<UInt64>(repeating: 0xD251_1F53), m1 = SIMD8<UInt64>(repeating: 0xCD9E_8D57)
+        for _ in 0..<10 {
+            let p0 = SIMD8<UInt64>(truncatingIfNeeded: c0) &* m0
+            let p1 = SIMD8<UInt64>(truncatingIfNeeded: c2) &* m1
+            let n0 = SIMD8<UInt32>(truncatingIfNeeded: p1 &>> 32) ^ c1 ^ k0
+            let n2 = SIMD8<UInt32>(truncatingIfNeeded: p0 &>> 32) ^ c3 ^ k1
+            c1 = SIMD8<UInt32>(truncatingIfNeeded: p1)
+            c3 = SIMD8<UInt32>(truncatingIfNeeded: p0)
+            c0 = n0
+            c2 = n2
+            k0 = k0 &+ 0x9E37_79B9
+            k1 = k1 &+ 0xBB67_AE85
+        }
+        return (c0, c1, c2, c3)
     }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
@@ -60,12 +119,15 @@ public final class Dropout: Layer {
         guard let indices = context.sampleIndices else {
             preconditionFailure("\(name): training with dropout needs the global sample indices")
         }
-        let mask = mask.pointer
-        for b in 0..<batch {
-            Self.fillMask(mask + b * n, count: n, probability: probability, seed: context.seed, step: context.step,
-                          sampleIndex: indices[b], layerIndex: layerIndex)
+        let mask = mask.pointer, probability = probability, layerIndex = layerIndex
+        // Mask generation costs several times a plain pass, so split the samples over the BLAS threads.
+        Parallel.forEachRange(batch, work: 8 * batch * n) { samples in
+            for b in samples {
+                Self.fillMask(mask + b * n, applyingTo: input + b * n, into: output + b * n, count: n,
+                              probability: probability, seed: context.seed, step: context.step,
+                              sampleIndex: indices[b], layerIndex: layerIndex)
+            }
         }
-        for i in 0..<(batch * n) { output[i] = input[i] * mask[i] }
     }
 
     public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
@@ -77,7 +139,9 @@ public final class Dropout: Layer {
             return
         }
         let mask = mask.pointer
-        for i in 0..<count { inputGradient[i] = outputGradient[i] * mask[i] }
+        Parallel.forEachRange(count, work: count) { range in
+            Elementwise.multiply(outputGradient, mask, into: inputGradient, range: range)
+        }
     }
 
     public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {

@@ -32,6 +32,9 @@ public protocol Layer: AnyObject {
                   inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext)
     /// Floating-point operations per sample (a multiply-add counts 2).
     func flops(inputGradient: Bool) -> (forward: Double, backward: Double)
+    /// Whether this pass leaves the data unchanged (dropout when evaluating or at p = 0), so that a
+    /// container may hand the input straight on and skip both passes of the layer.
+    func isIdentity(in context: PassContext) -> Bool
 }
 
 extension Layer {
@@ -40,6 +43,7 @@ extension Layer {
     public var parameterSpecs: [ParameterSpec] { [] }
     public func bind(_ store: ParameterStore) {}
     public func reserve(batch: Int) {}
+    public func isIdentity(in context: PassContext) -> Bool { false }
 }
 
 /// What a pass needs besides the data: whether it trains, and the keys of its randomness.

@@ -4,12 +4,17 @@ import Tensors
 ///
 /// Each layer's output gets its own buffer (backward needs them all); input gradients ping-pong
 /// between two buffers sized for the widest layer. All of them grow only when the batch does.
+/// An inner layer that is the identity for a pass (`Layer.isIdentity(in:)`) is skipped in both
+/// directions: its input is handed on as its output and the gradient passes back unchanged.
 public final class Sequential {
     public let layers: [any Layer]
     public let inputShape: [Int]
     public let outputShape: [Int]
     private var outputs: [Workspace]
     private let gradients = (Workspace(), Workspace())
+    /// What each layer's output was in the last `forward`: its own buffer, or its input when skipped.
+    private var produced: [UnsafePointer<Float>?]
+    private var skipped: [Bool]
     public private(set) var capacity = 0
 
     /// Checks that each layer takes what the one before it gives.
@@ -25,6 +30,8 @@ public final class Sequential {
         inputShape = first.inputShape
         outputShape = last.outputShape
         outputs = layers.map { _ in Workspace() }
+        produced = Array(repeating: nil, count: layers.count)
+        skipped = Array(repeating: false, count: layers.count)
     }
 
     public var parameterSpecs: [ParameterSpec] { layers.flatMap(\.parameterSpecs) }
@@ -51,21 +58,32 @@ public final class Sequential {
     public func forward(_ input: UnsafePointer<Float>, batch: Int, context: PassContext) -> UnsafeMutablePointer<Float> {
         precondition(batch <= capacity, "batch \(batch) exceeds the reserved \(capacity)")
         var current = input
+        let last = layers.count - 1
         for (index, layer) in layers.enumerated() {
-            layer.forward(current, into: outputs[index].pointer, batch: batch, context: context)
-            current = UnsafePointer(outputs[index].pointer)
+            // The first and last layers always run, so the input and output buffers are never aliased.
+            let skip = index > 0 && index < last && layer.isIdentity(in: context)
+            skipped[index] = skip
+            if !skip {
+                layer.forward(current, into: outputs[index].pointer, batch: batch, context: context)
+                current = UnsafePointer(outputs[index].pointer)
+            }
+            produced[index] = current
         }
-        return outputs[outputs.count - 1].pointer
+        return outputs[last].pointer
     }
 
     /// Backward through every layer after `forward` on the same `input`; parameter gradients accumulate.
     public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
         var upstream = outputGradient
-        for index in stride(from: layers.count - 1, through: 0, by: -1) {
-            let layerInput = index == 0 ? input : UnsafePointer(outputs[index - 1].pointer)
-            let downstream = index == 0 ? inputGradient : (index & 1 == 1 ? gradients.1 : gradients.0).pointer
-            layers[index].backward(input: layerInput, output: outputs[index].pointer, outputGradient: upstream,
+        for index in stride(from: layers.count - 1, through: 0, by: -1) where !skipped[index] {
+            guard let layerOutput = produced[index], let layerInput = index == 0 ? input : produced[index - 1] else {
+                preconditionFailure("backward before forward")
+            }
+            // The buffer not holding the upstream gradient (skipped layers break a fixed alternation).
+            let free = upstream == UnsafePointer(gradients.0.pointer) ? gradients.1 : gradients.0
+            let downstream = index == 0 ? inputGradient : free.pointer
+            layers[index].backward(input: layerInput, output: layerOutput, outputGradient: upstream,
                                    inputGradient: downstream, batch: batch, context: context)
             if let downstream { upstream = UnsafePointer(downstream) }
         }

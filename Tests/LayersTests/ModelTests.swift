@@ -283,6 +283,80 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(Double(kept) / Double(count), 0.7, accuracy: 0.03)
     }
 
+    func testDropoutForwardAndBackwardApplyTheKeyedMasks() throws {
+        // 300 features × 20 samples: large enough for the threaded split, with a scalar tail per sample.
+        let n = 300, batch = 20
+        let layer = try Dropout(name: "layers.2", inputShape: [n], probability: 0.25, layerIndex: 2)
+        layer.reserve(batch: batch)
+        let input = randomNormals(batch * n, seed: 21), upstream = randomNormals(batch * n, seed: 22)
+        let indices = (0..<batch).map { 1000 + 7 * $0 }
+        var output = [Float](repeating: .nan, count: batch * n), gradient = output
+        indices.withUnsafeBufferPointer { indices in
+            let context = PassContext(training: true, seed: 3, step: 11, sampleIndices: indices.baseAddress)
+            layer.forward(input, into: &output, batch: batch, context: context)
+            layer.backward(input: input, output: output, outputGradient: upstream, inputGradient: &gradient,
+                           batch: batch, context: context)
+        }
+        for b in 0..<batch {
+            let random = KeyedRandom(UInt64(3), UInt64(11), UInt64(indices[b]), UInt64(2))
+            for j in 0..<n {
+                let multiplier: Float = random.uniform(j) >= 0.25 ? 1 / 0.75 : 0
+                XCTAssertEqual(output[b * n + j], input[b * n + j] * multiplier)
+                XCTAssertEqual(gradient[b * n + j], upstream[b * n + j] * multiplier)
+            }
+        }
+    }
+
+    func testReLUMatchesScalarDefinition() {
+        let count = 1003
+        let layer = ActivationLayer(name: "layers.1", inputShape: [count], activation: .relu)
+        let input = randomNormals(count, seed: 23), upstream = randomNormals(count, seed: 24)
+        var output = [Float](repeating: .nan, count: count), gradient = output
+        layer.forward(input, into: &output, batch: 1, context: .evaluation)
+        layer.backward(input: input, output: output, outputGradient: upstream, inputGradient: &gradient, batch: 1,
+                       context: .evaluation)
+        for i in 0..<count {
+            XCTAssertEqual(output[i], max(input[i], 0))
+            XCTAssertEqual(gradient[i], input[i] > 0 ? upstream[i] : 0)
+        }
+    }
+
+    /// Identity layers (dropout at p = 0) are skipped, runs of them included; results match a chain without them.
+    func testSkippedIdentityLayersMatchChainWithoutThem() throws {
+        let first = try Linear(name: "layers.0", inputShape: [7], outFeatures: 9)
+        let activation = ActivationLayer(name: "layers.3", inputShape: [9], activation: .tanh)
+        let middle = try Linear(name: "layers.4", inputShape: [9], outFeatures: 6)
+        let last = try Linear(name: "layers.6", inputShape: [6], outFeatures: 3)
+        func identity(_ index: Int, _ width: Int) throws -> Dropout {
+            try Dropout(name: "layers.\(index)", inputShape: [width], probability: 0, layerIndex: index)
+        }
+        let withIdentities = try Sequential([first, try identity(1, 9), try identity(2, 9), activation, middle,
+                                             try identity(5, 6), last], name: "with")
+        let without = try Sequential([first, activation, middle, last], name: "without")
+        let store = ParameterStore(layout: ParameterLayout(without.parameterSpecs))
+        without.bind(store)
+        let values = randomNormals(store.parameters.count, seed: 31, scale: 0.5)
+        for i in 0..<values.count { store.parameters[i] = values[i] }
+        let batch = 5
+        let input = randomNormals(batch * 7, seed: 32), upstream = randomNormals(batch * 3, seed: 33)
+        func pass(_ network: Sequential) -> (output: [Float], inputGradient: [Float], gradients: [Float]) {
+            network.reserve(batch: batch)
+            store.zeroGradients()
+            let context = PassContext(training: true, seed: 1, step: 0, sampleIndices: nil)
+            let output = Array(UnsafeBufferPointer(start: network.forward(input, batch: batch, context: context),
+                                                   count: batch * 3))
+            var inputGradient = [Float](repeating: .nan, count: batch * 7)
+            network.backward(input: input, outputGradient: upstream, inputGradient: &inputGradient, batch: batch,
+                             context: context)
+            return (output, inputGradient, store.gradients.array)
+        }
+        let reference = pass(without), skipping = pass(withIdentities)
+        XCTAssertEqual(skipping.output, reference.output)
+        XCTAssertEqual(skipping.inputGradient, reference.inputGradient)
+        XCTAssertEqual(skipping.gradients, reference.gradients)
+        XCTAssertTrue(reference.gradients.contains { $0 != 0 })
+    }
+
     func testEvaluationCountsCorrectAndIgnoresLabel() throws {
         let model = try Model(spec: .mlp(hidden: [8]), inputShape: [6], classes: 3)
         model.initializeParameters(seed: 2)
