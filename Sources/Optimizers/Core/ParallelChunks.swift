@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Tensors
 
 /// Splits elementwise work over the machine's cores once buffers are large enough to pay for it.
 enum ParallelChunks {
@@ -8,26 +9,14 @@ enum ParallelChunks {
     /// Elements processed together by every fused transform, small enough to stay in L1/L2.
     static let tile = 4096
 
-    static let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// The threads BLAS was given: when ranks fill the cores (one BLAS thread each), the optimizer
+    /// must not put a second thread on every core either.
+    static let threads = max(1, BLAS.threadCount)
 
-    /// Calls `body` on disjoint, 16-aligned sub-ranges of `range` covering it, each at most `tile` long.
+    /// Calls `body` on disjoint, 16-aligned sub-ranges of `range` covering it, each at most `tile` long:
+    /// the chunks of `forEachChunk`, each walked in tiles.
     static func forEachTile(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
-        let count = range.count
-        if count < parallelThreshold || threads == 1 {
-            tiles(range, body)
-            return
-        }
-        let parts = threads * 4
-        let per = ((count + parts - 1) / parts + 15) & ~15
-        let iterations = (count + per - 1) / per
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: iterations) { index in
-                let low = range.lowerBound + index * per
-                let high = min(range.upperBound, low + per)
-                if low < high { tiles(low..<high, box.value) }
-            }
-        }
+        forEachChunk(range) { chunk in tiles(chunk, body) }
     }
 
     /// Calls `body` on a few large, contiguous, 16-aligned sub-ranges of `range` (a handful per
