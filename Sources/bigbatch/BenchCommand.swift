@@ -114,6 +114,6 @@ struct BenchOptimizerCommand: ParsableCommand {
 
     func run() throws {
         let result = try OptimizerBenchmark.run(name: name, parameterCount: params, seconds: seconds)
-        print(json ? result.json : "\(name) on \(params) parameters: \(result)")
+        print(json ? result.json : result.description)
     }
 }
