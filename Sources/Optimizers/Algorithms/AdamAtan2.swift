@@ -6,31 +6,26 @@ import Tensors
 public final class ScaleByAdamAtan2: GradientTransform {
     public let name = "adam_atan2"
     public let scope = TransformScope.elementwise
-    public let beta1: Float, beta2: Float, a: Float, b: Float
-    let m: FloatBuffer, v: FloatBuffer
+    public let a: Float, b: Float
+    public var beta1: Float { moments.beta1 }
+    public var beta2: Float { moments.beta2 }
+    private var moments: AdamMoments
     public let state: [StateTensor]
-    private var c1: Float = 1, c2: Float = 1
 
     public init(layout: ParameterLayout, beta1: Float, beta2: Float, a: Float, b: Float) {
-        self.beta1 = beta1; self.beta2 = beta2; self.a = a; self.b = b
+        self.a = a; self.b = b
         let allocator = StateAllocator(prefix: "adam_atan2")
-        m = allocator.like(layout, "m")
-        v = allocator.like(layout, "v")
+        moments = AdamMoments(layout: layout, beta1: beta1, beta2: beta2, allocator: allocator)
         state = allocator.tensors
     }
 
-    public func prepare(context: StepContext) {
-        c1 = biasCorrection(beta1, context.step)
-        c2 = biasCorrection(beta2, context.step)
-    }
+    public func prepare(context: StepContext) { moments.prepare(step: context.step) }
 
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
-        let u = buffers.updates, m = m.baseAddress, v = v.baseAddress
+        let u = buffers.updates
         for i in range {
-            let g = u[i]
-            m[i] = beta1 * m[i] + (1 - beta1) * g
-            v[i] = beta2 * v[i] + (1 - beta2) * g * g
-            u[i] = a * Float(atan2(Double(m[i] / c1), Double(b * (v[i] / c2).squareRoot())))
+            let (mHat, vHat) = moments.update(i, gradient: u[i])
+            u[i] = a * Float(atan2(Double(mHat), Double(b * vHat.squareRoot())))
         }
     }
 }

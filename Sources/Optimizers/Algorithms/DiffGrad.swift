@@ -7,34 +7,31 @@ import Tensors
 public final class ScaleByDiffGrad: GradientTransform {
     public let name = "diffgrad"
     public let scope = TransformScope.elementwise
-    public let beta1: Float, beta2: Float, epsilon: Float
-    let m: FloatBuffer, v: FloatBuffer, previous: FloatBuffer
+    public let epsilon: Float
+    public var beta1: Float { moments.beta1 }
+    public var beta2: Float { moments.beta2 }
+    private var moments: AdamMoments
+    let previous: FloatBuffer
     public let state: [StateTensor]
-    private var c1: Float = 1, c2: Float = 1
 
     public init(layout: ParameterLayout, beta1: Float, beta2: Float, epsilon: Float) {
-        self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
+        self.epsilon = epsilon
         let allocator = StateAllocator(prefix: "diffgrad")
-        m = allocator.like(layout, "m")
-        v = allocator.like(layout, "v")
+        moments = AdamMoments(layout: layout, beta1: beta1, beta2: beta2, allocator: allocator)
         previous = allocator.like(layout, "previous_gradient")
         state = allocator.tensors
     }
 
-    public func prepare(context: StepContext) {
-        c1 = biasCorrection(beta1, context.step)
-        c2 = biasCorrection(beta2, context.step)
-    }
+    public func prepare(context: StepContext) { moments.prepare(step: context.step) }
 
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
-        let u = buffers.updates, m = m.baseAddress, v = v.baseAddress, previous = previous.baseAddress
+        let u = buffers.updates, previous = previous.baseAddress
         for i in range {
             let g = u[i]
-            m[i] = beta1 * m[i] + (1 - beta1) * g
-            v[i] = beta2 * v[i] + (1 - beta2) * g * g
+            let (mHat, vHat) = moments.update(i, gradient: g)
             let friction = 1 / (1 + exp(-abs(previous[i] - g)))
             previous[i] = g
-            u[i] = friction * (m[i] / c1) / ((v[i] / c2).squareRoot() + epsilon)
+            u[i] = friction * mHat / (vHat.squareRoot() + epsilon)
         }
     }
 }
