@@ -1,12 +1,14 @@
 import Tensors
 
-/// 2-D convolution over NCHW samples by im2col and one GEMM per chunk of samples.
+/// 2-D convolution over NCHW samples by im2col and one GEMM per sample.
 ///
-/// Weight `[outC, inC, kh, kw]` (output axis 0), bias `[outC]`. A chunk of samples is unfolded
-/// into a `[inC·kh·kw, chunk·OH·OW]` column matrix so one GEMM covers all of them: per-sample
-/// products are too small for OpenBLAS's fast kernels. When the whole batch's columns fit
-/// `columnBudget` they are unfolded once and kept for backward; otherwise the batch goes in chunks
-/// and backward unfolds each chunk again, so memory stays bounded whatever the batch.
+/// Weight `[outC, inC, kh, kw]` (output axis 0), bias `[outC]`. Each sample is unfolded into a
+/// `[inC·kh·kw, OH·OW]` column matrix small enough to stay in L2, and `W · columns` lands straight
+/// in the sample's `[outC, OH·OW]` output, already in NCHW order. Backward unfolds the sample
+/// again (cheaper than keeping every sample's columns, which would stream from memory) for
+/// `dW += dY · columnsᵀ` and folds `Wᵀ · dY` back onto the input. The samples go one after
+/// another on the calling thread: `Model` runs whole copies of the network on separate threads,
+/// which beats splitting each of these small products.
 public final class Conv2d: Layer {
     public let name: String
     public let inputShape: [Int]
@@ -18,19 +20,9 @@ public final class Conv2d: Layer {
     private var weight: BoundParameter?
     private var bias: BoundParameter?
     private let columns = Workspace()
-    private let product = Workspace()
     private let columnGradient = Workspace()
-    /// The input and batch whose columns the last forward left in `columns`, if it covered the batch.
-    private var unfolded: (input: UnsafePointer<Float>, batch: Int)?
-
-    /// Column-matrix budget in floats (64 MiB); tests shrink it to exercise several chunks.
-    var columnBudget = 1 << 24
-    /// Column-gradient budget in floats (4 MiB): the input gradient is folded in pieces this size,
-    /// each still in cache from the product that wrote it.
-    var columnGradientBudget = 1 << 20
-    /// Forward unfolds and multiplies pieces of this many column floats (4 MiB) even when the whole
-    /// batch's columns are kept, so each piece is still in cache when its product reads it.
-    var forwardPieceBudget = 1 << 20
+    /// All ones, one per output position: `dY · ones` sums each channel's plane for the bias gradient.
+    private let ones = Workspace()
 
     public init(name: String, inputShape: [Int], outChannels: Int, kernelSize: Int, stride: Int = 1,
                 padding: Int = 0) throws(ModelError) {
@@ -63,9 +55,8 @@ public final class Conv2d: Layer {
     /// Rows of the column matrix: one per weight of an output channel.
     var patch: Int { inChannels * kernelHeight * kernelWidth }
     var outPlane: Int { outHeight * outWidth }
-
-    func chunkSize(batch: Int) -> Int { max(1, min(batch, columnBudget / (patch * outPlane))) }
-    func gradientChunkSize(batch: Int) -> Int { max(1, min(batch, columnGradientBudget / (patch * outPlane))) }
+    /// A 1×1 kernel at stride 1 without padding reads the input as its own column matrix.
+    var unfoldsToInput: Bool { kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0 }
 
     public var parameterSpecs: [ParameterSpec] {
         [ParameterSpec(name: "\(name).weight", shape: [outChannels, inChannels, kernelHeight, kernelWidth],
@@ -78,117 +69,54 @@ public final class Conv2d: Layer {
         bias = BoundParameter(store, "\(name).bias")
     }
 
+    /// The workspaces hold one sample, whatever the batch.
     public func reserve(batch: Int) {
-        let chunk = chunkSize(batch: batch)
-        columns.reserve(patch * chunk * outPlane)
-        product.reserve(outChannels * chunk * outPlane)
-        columnGradient.reserve(patch * gradientChunkSize(batch: chunk) * outPlane)
-        product.reserve(outChannels * outPlane * max(1, min(chunk, forwardPieceBudget / (patch * outPlane))))
+        columns.reserve(unfoldsToInput ? 0 : patch * outPlane)
+        columnGradient.reserve(patch * outPlane)
+        if ones.capacity < outPlane {
+            ones.reserve(outPlane)
+            ones.pointer.update(repeating: 1, count: outPlane)
+        }
+    }
+
+    /// The sample's column matrix: unfolded into `columns`, or the input itself for a plain 1×1 kernel.
+    private func columns(of sample: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        if unfoldsToInput { return sample }
+        unfold(sample, into: columns.pointer)
+        return UnsafePointer(columns.pointer)
     }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
         let weight = weight.bound(name), bias = bias.bound(name)
-        let chunk = chunkSize(batch: batch), plane = outPlane, k = outChannels, sampleCount = outputCount
-        let piece = max(1, min(chunk, forwardPieceBudget / (patch * plane)))
-        var start = 0
-        while start < batch {
-            let n = min(chunk, batch - start)
-            let columnCount = n * plane
-            var s0 = 0
-            while s0 < n {
-                let m = min(piece, n - s0), pieceColumns = m * plane
-                let pieceStart = columns.pointer + s0 * plane
-                unfold(input + (start + s0) * inputCount, samples: m, into: pieceStart, rowStride: columnCount)
-                BLAS.gemm(m: k, n: pieceColumns, k: patch, a: weight.value, b: pieceStart, ldb: columnCount,
-                          c: product.pointer)
-                // [K, m, OH·OW] → [m, K, OH·OW] with the bias added.
-                let product = product.pointer, target = output + (start + s0) * sampleCount
-                Parallel.forEachRange(m * k, work: m * sampleCount) { items in
-                    for item in items {
-                        let (s, channel) = item.quotientAndRemainder(dividingBy: k)
-                        let source = product + channel * pieceColumns + s * plane
-                        let destination = target + s * sampleCount + channel * plane
-                        let b = bias.value[channel]
-                        for p in 0..<plane { destination[p] = source[p] + b }
-                    }
-                }
-                s0 += m
-            }
-            start += n
+        let plane = outPlane
+        for s in 0..<batch {
+            let sampleColumns = columns(of: input + s * inputCount)
+            let y = output + s * outputCount
+            for channel in 0..<outChannels { (y + channel * plane).update(repeating: bias.value[channel], count: plane) }
+            BLAS.gemm(m: outChannels, n: plane, k: patch, a: weight.value, b: sampleColumns, beta: 1, c: y)
         }
-        unfolded = chunk == batch ? (input, batch) : nil
     }
-
-    /// Most columns one weight-gradient product sums over; longer sums fall off OpenBLAS's fast path.
-    static let weightGradientSlice = 2048
 
     public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
         let weight = weight.bound(name), bias = bias.bound(name)
-        let chunk = chunkSize(batch: batch), plane = outPlane, k = outChannels, sampleCount = outputCount
-        let reuse = unfolded.map { $0.input == input && $0.batch == batch } ?? false
-        var start = 0
-        while start < batch {
-            let n = min(chunk, batch - start)
-            let columnCount = n * plane
-            let upstream = outputGradient + start * sampleCount
-            if !reuse { unfold(input + start * inputCount, samples: n, into: columns.pointer) }
-            guard let inputGradient else {
-                // Only dW is needed (the first layer): one product per sample straight from dY's
-                // [K, OH·OW] planes skips regathering dY.
-                Parallel.forEachRange(k, work: n * sampleCount) { channels in
-                    for channel in channels {
-                        var sum: Float = 0
-                        for s in 0..<n {
-                            let source = upstream + s * sampleCount + channel * plane
-                            for p in 0..<plane { sum += source[p] }
-                        }
-                        bias.gradient[channel] += sum
-                    }
-                }
-                for s in 0..<n {
-                    BLAS.gemm(transposeB: true, m: k, n: patch, k: plane, a: upstream + s * sampleCount,
-                              b: columns.pointer + s * plane, ldb: columnCount, beta: 1, c: weight.gradient)
-                }
-                start += n
-                continue
+        let plane = outPlane
+        for s in 0..<batch {
+            let dy = outputGradient + s * outputCount
+            BLAS.gemv(m: outChannels, n: plane, a: dy, x: ones.pointer, beta: 1, y: bias.gradient)
+            let sampleColumns = columns(of: input + s * inputCount)
+            BLAS.gemm(transposeB: true, m: outChannels, n: patch, k: plane, a: dy, b: sampleColumns, beta: 1,
+                      c: weight.gradient)
+            guard let inputGradient else { continue }
+            let dx = inputGradient + s * inputCount
+            if unfoldsToInput {
+                BLAS.gemm(transposeA: true, m: patch, n: plane, k: outChannels, a: weight.value, b: dy, c: dx)
+            } else {
+                BLAS.gemm(transposeA: true, m: patch, n: plane, k: outChannels, a: weight.value, b: dy,
+                          c: columnGradient.pointer)
+                fold(columnGradient.pointer, into: dx)
             }
-            // dY as [K, n·OH·OW], and the bias gradient on the way (each worker owns whole channels).
-            let gathered = product.pointer
-            Parallel.forEachRange(k, work: n * sampleCount) { channels in
-                for channel in channels {
-                    var sum: Float = 0
-                    for s in 0..<n {
-                        let source = upstream + s * sampleCount + channel * plane
-                        let destination = gathered + channel * columnCount + s * plane
-                        for p in 0..<plane {
-                            destination[p] = source[p]
-                            sum += source[p]
-                        }
-                    }
-                    bias.gradient[channel] += sum
-                }
-            }
-            // dW += dY·colsᵀ, in slices of the summed axis.
-            var first = 0
-            while first < columnCount {
-                let width = min(Self.weightGradientSlice, columnCount - first)
-                BLAS.gemm(transposeB: true, m: k, n: patch, k: width, a: gathered + first, lda: columnCount,
-                          b: columns.pointer + first, ldb: columnCount, beta: 1, c: weight.gradient)
-                first += width
-            }
-            // dcols = Wᵀ·dY, folded back onto the input positions, a few samples at a time.
-            let piece = gradientChunkSize(batch: n)
-            var s0 = 0
-            while s0 < n {
-                let m = min(piece, n - s0)
-                BLAS.gemm(transposeA: true, m: patch, n: m * plane, k: k, a: weight.value,
-                          b: gathered + s0 * plane, ldb: columnCount, c: columnGradient.pointer)
-                fold(columnGradient.pointer, samples: m, into: inputGradient + (start + s0) * inputCount)
-                s0 += m
-            }
-            start += n
         }
     }
 
@@ -199,100 +127,101 @@ public final class Conv2d: Layer {
         return (lo, hi)
     }
 
-    /// im2col: `columns[(c·kh + i)·kw + j][s·OH·OW + oh·OW + ow] = x[s][c][oh·stride − pad + i][ow·stride − pad + j]`.
-    ///
-    /// Work items are (row, sample) pairs, split over the threads.
-    /// `rowStride` (default `samples·OH·OW`) lets a piece of samples land inside a wider column matrix.
-    func unfold(_ input: UnsafePointer<Float>, samples: Int, into columns: UnsafeMutablePointer<Float>,
-                rowStride: Int? = nil) {
-        let plane = outPlane, columnCount = rowStride ?? samples * plane, inPlane = height * width
-        let (outHeight, outWidth, height, width) = (outHeight, outWidth, height, width)
-        let (stride, padding, kernelHeight, kernelWidth) = (stride, padding, kernelHeight, kernelWidth)
-        let inputCount = inputCount
-        // Stride 1 with rows as wide as the input's: each (row, sample) is one shifted copy of the
-        // input plane, with the columns that fell into the padding cleared afterwards.
+    /// im2col of one sample: `columns[(c·kh + i)·kw + j][oh·OW + ow] = x[c][oh·stride − pad + i][ow·stride − pad + j]`.
+    func unfold(_ input: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>) {
+        let plane = outPlane, inPlane = height * width
+        // Stride 1 with rows as wide as the input's: each row is one shifted copy of the input
+        // plane, with the columns that fell into the padding cleared afterwards.
         let planeShift = stride == 1 && outWidth == width
-        Parallel.forEachRange(patch * samples, work: patch * samples * plane) { items in
-            for item in items {
-                let (row, s) = item.quotientAndRemainder(dividingBy: samples)
-                let (c, tap) = row.quotientAndRemainder(dividingBy: kernelHeight * kernelWidth)
-                let (ki, kj) = tap.quotientAndRemainder(dividingBy: kernelWidth)
-                let (lo, hi) = validRange(kj)
-                let source = input + s * inputCount + c * inPlane
-                let destination = columns + row * columnCount + s * plane
-                if planeShift {
-                    let dy = ki - padding, offset = dy * width + kj - padding
-                    let firstRow = min(max(0, -dy), outHeight), endRow = max(firstRow, min(outHeight, height - dy))
-                    let a = firstRow * width, b = endRow * width
-                    let copyStart = min(max(a, -offset), b), copyEnd = max(copyStart, min(b, inPlane - offset))
-                    for j in 0..<copyStart { destination[j] = 0 }
-                    for j in copyStart..<copyEnd { destination[j] = source[j + offset] }
-                    for j in copyEnd..<plane { destination[j] = 0 }
-                    if lo > 0 || hi < outWidth {
-                        for oh in firstRow..<endRow {
-                            let line = destination + oh * outWidth
-                            for ow in 0..<lo { line[ow] = 0 }
-                            for ow in hi..<outWidth { line[ow] = 0 }
-                        }
+        for row in 0..<patch {
+            let (c, tap) = row.quotientAndRemainder(dividingBy: kernelHeight * kernelWidth)
+            let (ki, kj) = tap.quotientAndRemainder(dividingBy: kernelWidth)
+            let (lo, hi) = validRange(kj)
+            let source = input + c * inPlane
+            let destination = columns + row * plane
+            if planeShift {
+                let dy = ki - padding, offset = dy * width + kj - padding
+                let firstRow = min(max(0, -dy), outHeight), endRow = max(firstRow, min(outHeight, height - dy))
+                let a = firstRow * width, b = endRow * width
+                let copyStart = min(max(a, -offset), b), copyEnd = max(copyStart, min(b, inPlane - offset))
+                destination.update(repeating: 0, count: copyStart)
+                (destination + copyStart).update(from: source + copyStart + offset, count: copyEnd - copyStart)
+                (destination + copyEnd).update(repeating: 0, count: plane - copyEnd)
+                if lo > 0 || hi < outWidth {
+                    for oh in firstRow..<endRow {
+                        let line = destination + oh * outWidth
+                        line.update(repeating: 0, count: lo)
+                        (line + hi).update(repeating: 0, count: outWidth - hi)
                     }
+                }
+                continue
+            }
+            for oh in 0..<outHeight {
+                let ih = oh * stride - padding + ki
+                let line = destination + oh * outWidth
+                if ih < 0 || ih >= height {
+                    line.update(repeating: 0, count: outWidth)
                     continue
                 }
-                for oh in 0..<outHeight {
-                    let ih = oh * stride - padding + ki
-                    let line = destination + oh * outWidth
-                    if ih < 0 || ih >= height {
-                        for ow in 0..<outWidth { line[ow] = 0 }
-                        continue
-                    }
-                    let sourceRow = source + ih * width
-                    if stride == 1 {
-                        let shifted = sourceRow + (kj - padding)
-                        for ow in 0..<lo { line[ow] = 0 }
-                        for ow in lo..<hi { line[ow] = shifted[ow] }
-                        for ow in hi..<outWidth { line[ow] = 0 }
-                    } else {
-                        for ow in 0..<outWidth {
-                            let iw = ow * stride - padding + kj
-                            line[ow] = iw >= 0 && iw < width ? sourceRow[iw] : 0
-                        }
+                let sourceRow = source + ih * width
+                if stride == 1 {
+                    line.update(repeating: 0, count: lo)
+                    (line + lo).update(from: sourceRow + (kj - padding) + lo, count: hi - lo)
+                    (line + hi).update(repeating: 0, count: outWidth - hi)
+                } else {
+                    for ow in 0..<outWidth {
+                        let iw = ow * stride - padding + kj
+                        line[ow] = iw >= 0 && iw < width ? sourceRow[iw] : 0
                     }
                 }
             }
         }
     }
 
-    /// col2im: each input plane is cleared and then gets every column entry copied from it added
-    /// back, so the target needs no clearing beforehand and each plane stays in cache while it is summed.
-    ///
-    /// Work items are (channel, sample) planes, which no two items share.
-    func fold(_ columns: UnsafePointer<Float>, samples: Int, into target: UnsafeMutablePointer<Float>) {
-        let plane = outPlane, columnCount = samples * plane, inPlane = height * width
-        let (outHeight, outWidth, height, width) = (outHeight, outWidth, height, width)
-        let (stride, padding, kernelHeight, kernelWidth) = (stride, padding, kernelHeight, kernelWidth)
-        let inputCount = inputCount
-        Parallel.forEachRange(inChannels * samples, work: patch * columnCount) { items in
-            for item in items {
-                let (c, s) = item.quotientAndRemainder(dividingBy: samples)
-                let destination = target + s * inputCount + c * inPlane
-                for i in 0..<inPlane { destination[i] = 0 }
-                for ki in 0..<kernelHeight {
-                    for kj in 0..<kernelWidth {
-                        let row = (c * kernelHeight + ki) * kernelWidth + kj
-                        let sampleColumns = columns + row * columnCount + s * plane
-                        let (lo, hi) = validRange(kj)
-                        for oh in 0..<outHeight {
-                            let ih = oh * stride - padding + ki
-                            if ih < 0 || ih >= height { continue }
-                            let source = sampleColumns + oh * outWidth
-                            let destinationRow = destination + ih * width
-                            if stride == 1 {
-                                let shifted = destinationRow + (kj - padding)
-                                for ow in lo..<hi { shifted[ow] += source[ow] }
-                            } else {
-                                for ow in 0..<outWidth {
-                                    let iw = ow * stride - padding + kj
-                                    if iw >= 0 && iw < width { destinationRow[iw] += source[ow] }
-                                }
+    /// col2im of one sample: each input plane is cleared and then gets every column entry copied
+    /// from it added back, so the target needs no clearing beforehand. Overwrites the entries of
+    /// `columns` that unfolding would have read from the padding.
+    func fold(_ columns: UnsafeMutablePointer<Float>, into target: UnsafeMutablePointer<Float>) {
+        let plane = outPlane, inPlane = height * width
+        let planeShift = stride == 1 && outWidth == width
+        for c in 0..<inChannels {
+            let destination = target + c * inPlane
+            destination.update(repeating: 0, count: inPlane)
+            for ki in 0..<kernelHeight {
+                for kj in 0..<kernelWidth {
+                    let row = (c * kernelHeight + ki) * kernelWidth + kj
+                    let rowColumns = columns + row * plane
+                    let (lo, hi) = validRange(kj)
+                    if planeShift {
+                        // As in `unfold`, the row is the input plane shifted by one offset: clearing
+                        // the entries that came from the padding leaves one long contiguous sum.
+                        let dy = ki - padding, offset = dy * width + kj - padding
+                        let firstRow = min(max(0, -dy), outHeight), endRow = max(firstRow, min(outHeight, height - dy))
+                        let a = firstRow * width, b = endRow * width
+                        let start = min(max(a, -offset), b), end = max(start, min(b, inPlane - offset))
+                        if lo > 0 || hi < outWidth {
+                            for oh in firstRow..<endRow {
+                                let line = rowColumns + oh * outWidth
+                                line.update(repeating: 0, count: lo)
+                                (line + hi).update(repeating: 0, count: outWidth - hi)
+                            }
+                        }
+                        let shifted = destination + offset
+                        for j in start..<end { shifted[j] += rowColumns[j] }
+                        continue
+                    }
+                    for oh in 0..<outHeight {
+                        let ih = oh * stride - padding + ki
+                        if ih < 0 || ih >= height { continue }
+                        let source = rowColumns + oh * outWidth
+                        let destinationRow = destination + ih * width
+                        if stride == 1 {
+                            let shifted = destinationRow + (kj - padding)
+                            for ow in lo..<hi { shifted[ow] += source[ow] }
+                        } else {
+                            for ow in 0..<outWidth {
+                                let iw = ow * stride - padding + kj
+                                if iw >= 0 && iw < width { destinationRow[iw] += source[ow] }
                             }
                         }
                     }

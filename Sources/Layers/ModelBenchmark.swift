@@ -2,10 +2,28 @@ import Tensors
 
 /// Throughput of forward + backward on synthetic data.
 public enum ModelBenchmark {
+    /// One layer's share of a forward+backward pass.
+    public struct LayerTime: Sendable {
+        public var name: String
+        public var kind: String
+        public var outputShape: [Int]
+        /// Milliseconds per pass.
+        public var forward: Double
+        public var backward: Double
+    }
+
+    public struct Result: Sendable {
+        public var samplesPerSecond: Double
+        public var gflops: Double
+        /// Per-layer times from passes timed after the throughput rounds (empty unless asked for).
+        public var layers: [LayerTime]
+    }
+
     /// Median samples/s over timed rounds of about a tenth of `seconds` each, after a warm-up
-    /// that sizes every buffer; GFLOP/s from `Model.flopsPerSample`.
+    /// that sizes every buffer; GFLOP/s from `Model.flopsPerSample`. With `profileLayers`, a further
+    /// tenth of `seconds` times each layer (kept apart so the clock reads do not touch the median).
     public static func run(spec: ModelSpec, inputShape: [Int], classes: Int, batch: Int,
-                           seconds: Double) throws(ModelError) -> (samplesPerSecond: Double, gflops: Double) {
+                           seconds: Double, profileLayers: Bool = false) throws(ModelError) -> Result {
         precondition(batch > 0 && seconds > 0, "benchmark needs a positive batch and duration")
         let model = try Model(spec: spec, inputShape: inputShape, classes: classes)
         model.initializeParameters(seed: 1)
@@ -38,7 +56,28 @@ public enum ModelBenchmark {
                     rates.sort()
                     let median = rates[rates.count / 2]
                     let flops = model.flopsPerSample
-                    return (median, median * (flops.forward + flops.backward) / 1e9)
+                    var layers: [LayerTime] = []
+                    if profileLayers {
+                        let network = model.network
+                        let timings = LayerTimings(layers: network.layers.count)
+                        network.timings = timings
+                        let profileStart = clock.now
+                        var passes = 0
+                        repeat {
+                            iterate()
+                            passes += 1
+                        } while passes < 3 || elapsed(clock.now - profileStart) < seconds * 0.1
+                        network.timings = nil
+                        layers = network.layers.indices.map { index in
+                            let layer = network.layers[index]
+                            return LayerTime(name: layer.name, kind: String(describing: type(of: layer)),
+                                             outputShape: layer.outputShape,
+                                             forward: timings.forward[index] * 1e3 / Double(passes),
+                                             backward: timings.backward[index] * 1e3 / Double(passes))
+                        }
+                    }
+                    return Result(samplesPerSecond: median, gflops: median * (flops.forward + flops.backward) / 1e9,
+                                  layers: layers)
                 }
             }
         }

@@ -16,17 +16,25 @@ enum Parallel {
             if count > 0 { body(0..<count) }
             return
         }
+        forEachTask(workers) { worker in body((count * worker / workers)..<(count * (worker + 1) / workers)) }
+    }
+
+    /// Calls `body(0..<tasks)` concurrently, one task per thread, and returns when all have finished.
+    /// Tasks must write disjoint memory.
+    static func forEachTask(_ tasks: Int, _ body: (Int) -> Void) {
+        guard tasks > 1 else {
+            if tasks == 1 { body(0) }
+            return
+        }
         withoutActuallyEscaping(body) { body in
             let shared = SharedBody(call: body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                shared.call((count * worker / workers)..<(count * (worker + 1) / workers))
-            }
+            DispatchQueue.concurrentPerform(iterations: tasks) { shared.call($0) }
         }
     }
 }
 
-/// The loop body handed to the workers. Sound because callers give each worker a disjoint range
-/// to write, and `concurrentPerform` returns only after all of them finish.
+/// The body handed to the workers. Sound because callers give each task disjoint memory to
+/// write, and `concurrentPerform` returns only after all of them finish.
 private struct SharedBody: @unchecked Sendable {
-    let call: (Range<Int>) -> Void
+    let call: (Int) -> Void
 }

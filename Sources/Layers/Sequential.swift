@@ -16,6 +16,8 @@ public final class Sequential {
     private var produced: [UnsafePointer<Float>?]
     private var skipped: [Bool]
     public private(set) var capacity = 0
+    /// When set, every pass adds each layer's wall time here (`bench model --layers`).
+    public var timings: LayerTimings?
 
     /// Checks that each layer takes what the one before it gives.
     public init(_ layers: [any Layer], name: String) throws(ModelError) {
@@ -64,7 +66,9 @@ public final class Sequential {
             let skip = index > 0 && index < last && layer.isIdentity(in: context)
             skipped[index] = skip
             if !skip {
+                let start = timings == nil ? 0 : monotonicSeconds()
                 layer.forward(current, into: outputs[index].pointer, batch: batch, context: context)
+                timings?.forward[index] += monotonicSeconds() - start
                 current = UnsafePointer(outputs[index].pointer)
             }
             produced[index] = current
@@ -83,8 +87,10 @@ public final class Sequential {
             // The buffer not holding the upstream gradient (skipped layers break a fixed alternation).
             let free = upstream == UnsafePointer(gradients.0.pointer) ? gradients.1 : gradients.0
             let downstream = index == 0 ? inputGradient : free.pointer
+            let start = timings == nil ? 0 : monotonicSeconds()
             layers[index].backward(input: layerInput, output: layerOutput, outputGradient: upstream,
                                    inputGradient: downstream, batch: batch, context: context)
+            timings?.backward[index] += monotonicSeconds() - start
             if let downstream { upstream = UnsafePointer(downstream) }
         }
     }
@@ -97,5 +103,16 @@ public final class Sequential {
             total.backward += f.backward
         }
         return total
+    }
+}
+
+/// Seconds spent in each layer's forward and backward, summed over passes.
+public final class LayerTimings {
+    public var forward: [Double]
+    public var backward: [Double]
+
+    public init(layers: Int) {
+        forward = Array(repeating: 0, count: layers)
+        backward = Array(repeating: 0, count: layers)
     }
 }

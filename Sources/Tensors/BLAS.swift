@@ -50,4 +50,15 @@ public enum BLAS {
         precondition(count > 0, "BLAS thread count must be positive, got \(count)")
         openblas_set_num_threads(Int32(count))
     }
+
+    /// Runs `body` with BLAS on `count` threads and restores the previous count afterwards, so
+    /// callers that bring their own threads can make each product single-threaded for a while.
+    /// The count is process-wide: no other thread should call BLAS meanwhile.
+    public static func withThreadCount<Result>(_ count: Int, _ body: () throws -> Result) rethrows -> Result {
+        let previous = threadCount
+        guard previous != count else { return try body() }
+        setThreadCount(count)
+        defer { setThreadCount(previous) }
+        return try body()
+    }
 }

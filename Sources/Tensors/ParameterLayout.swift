@@ -85,6 +85,14 @@ public final class ParameterStore: @unchecked Sendable {
         gradients = FloatBuffer(count: layout.totalCount)
     }
 
+    /// A store reading `other`'s parameters with gradients of its own: a worker thread's copy of
+    /// a network accumulates here, apart from the others, until the gradients are summed.
+    public init(sharingParametersOf other: ParameterStore) {
+        layout = other.layout
+        parameters = other.parameters
+        gradients = FloatBuffer(count: other.layout.totalCount)
+    }
+
     public func parameters(_ slot: ParameterSlot) -> UnsafeMutableBufferPointer<Float> {
         parameters.slice(slot.offset, slot.count)
     }

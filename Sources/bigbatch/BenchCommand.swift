@@ -78,6 +78,7 @@ struct BenchModelCommand: ParsableCommand {
     @Option(help: "Samples per forward/backward.") var batch: Int = 64
     @Option(help: "Seconds of measurement.") var seconds: Double = 3
     @Flag(help: "Print {\"samples_per_s\":…,\"gflops\":…}.") var json = false
+    @Flag(help: "Also time each layer's forward and backward (a table, or \"layers\" in the JSON).") var layers = false
 
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch \(batch) must be positive") }
@@ -88,14 +89,33 @@ struct BenchModelCommand: ParsableCommand {
         let configuration = try TrainingConfiguration.load(path: config, overrides: [])
         // Fashion-MNIST's shape; the benchmark measures compute, not data.
         let result = try ModelBenchmark.run(spec: configuration.model, inputShape: [1, 28, 28], classes: 10,
-                                            batch: batch, seconds: seconds)
+                                            batch: batch, seconds: seconds, profileLayers: layers)
         if json {
-            print(String(format: "{\"batch\":%d,\"samples_per_s\":%.1f,\"gflops\":%.2f,\"core\":\"%@\",\"threads\":%d}",
-                         batch, result.samplesPerSecond, result.gflops, BLAS.coreName, BLAS.threadCount))
+            let rows = result.layers.map {
+                String(format: "{\"name\":\"%@\",\"kind\":\"%@\",\"forward_ms\":%.3f,\"backward_ms\":%.3f}",
+                       $0.name, $0.kind, $0.forward, $0.backward)
+            }
+            let layerField = layers ? ",\"layers\":[\(rows.joined(separator: ","))]" : ""
+            print(String(format: "{\"batch\":%d,\"samples_per_s\":%.1f,\"gflops\":%.2f,\"core\":\"%@\",\"threads\":%d",
+                         batch, result.samplesPerSecond, result.gflops, BLAS.coreName, BLAS.threadCount)
+                  + layerField + "}")
         } else {
             print(String(format: "batch %d: %.0f samples/s, %.1f GFLOP/s (BLAS %@, %d threads)", batch,
                          result.samplesPerSecond, result.gflops, BLAS.coreName, BLAS.threadCount))
+            if layers { print(Self.table(result.layers)) }
         }
+    }
+
+    /// Layers with their forward and backward milliseconds per pass and share of the total.
+    static func table(_ layers: [ModelBenchmark.LayerTime]) -> String {
+        let total = max(layers.reduce(0) { $0 + $1.forward + $1.backward }, 1e-12)
+        var lines = [String(format: "%-10@ %-16@ %-14@ %10@ %10@ %7@", "layer", "kind", "output", "fwd ms", "bwd ms", "share")]
+        for layer in layers {
+            let shape = layer.outputShape.map(String.init).joined(separator: "×")
+            lines.append(String(format: "%-10@ %-16@ %-14@ %10.3f %10.3f %6.1f%%", layer.name, layer.kind, shape,
+                                layer.forward, layer.backward, 100 * (layer.forward + layer.backward) / total))
+        }
+        return lines.joined(separator: "\n")
     }
 }
 

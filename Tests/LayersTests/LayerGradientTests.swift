@@ -29,13 +29,11 @@ final class LayerGradientTests: XCTestCase {
         checkLayerGradients(layer, batch: 2, input: randomNormals(2 * 60, seed: 4))
     }
 
-    func testConv2dAcrossSeveralChunks() throws {
-        // A batch larger than the column budget's chunk goes through several GEMMs.
-        let layer = try Conv2d(name: "layers.0", inputShape: [2, 5, 5], outChannels: 3, kernelSize: 3, padding: 1)
-        layer.columnBudget = 2 * 18 * 25
-        let batch = layer.chunkSize(batch: 1000) * 2 + 1
-        XCTAssertEqual(batch, 5)
-        checkLayerGradients(layer, batch: batch, input: randomNormals(batch * layer.inputCount, seed: 5), limit: 60)
+    func testConv2dOneByOne() throws {
+        // A plain 1×1 kernel multiplies the input itself, without unfolding it.
+        let layer = try Conv2d(name: "layers.0", inputShape: [3, 4, 5], outChannels: 2, kernelSize: 1)
+        XCTAssertTrue(layer.unfoldsToInput)
+        checkLayerGradients(layer, batch: 3, input: randomNormals(3 * layer.inputCount, seed: 5))
     }
 
     func testActivations() {

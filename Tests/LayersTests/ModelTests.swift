@@ -247,13 +247,54 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(first.sum + second.sum, whole.sum, accuracy: 1e-5 * abs(whole.sum), file: file, line: line)
         XCTAssertLessThan(relativeDistance(model.store.gradients.array, expected), 1e-5, file: file, line: line)
         // The split reused the whole batch's buffers.
-        XCTAssertEqual(model.network.capacity, 12, file: file, line: line)
+        XCTAssertEqual(model.capacity, 12, file: file, line: line)
     }
 
     func testAccumulationMatchesWholeBatch() throws {
         try checkAccumulation(.mlp(hidden: [32, 16], dropout: 0.5), inputShape: [20])
         try checkAccumulation(.cnn(channels: [4, 6], dense: [10], dropout: 0.5), inputShape: [1, 12, 12])
         try checkAccumulation(.mlp(hidden: [24], activation: .silu, norm: .layernorm), inputShape: [9])
+    }
+
+    /// Copies of the network on separate threads, each over its share of the samples, give the
+    /// loss, gradient and evaluation of one pass over the whole batch (dropout on, gradients added
+    /// to what the store held).
+    func testShardsMatchOnePass() throws {
+        let cases: [(ModelSpec, [Int])] = [(.mlp(hidden: [32, 16], dropout: 0.5), [20]),
+                                           (.cnn(channels: [4, 6], dense: [10], dropout: 0.5), [1, 12, 12])]
+        for (spec, shape) in cases {
+            let n = shape.reduce(1, *)
+            let batch = Batch(count: 11, inputCount: n, classes: 5, seed: 6)
+            func run(threads: Int) throws -> (loss: LossSum, gradients: [Float], evaluation: Evaluation) {
+                let model = try Model(spec: spec, inputShape: shape, classes: 5)
+                model.threads = threads
+                model.minimumShardSamples = 1
+                XCTAssertEqual(model.shardCount(11), threads)
+                model.initializeParameters(seed: 8)
+                model.store.gradients.fill(0.25)
+                let loss = model.forwardBackward(batch)
+                return (loss, model.store.gradients.array, model.evaluate(batch))
+            }
+            let one = try run(threads: 1), three = try run(threads: 3)
+            XCTAssertEqual(three.loss.items, one.loss.items)
+            XCTAssertEqual(three.loss.sum, one.loss.sum, accuracy: 1e-5 * abs(one.loss.sum))
+            XCTAssertLessThan(relativeDistance(three.gradients, one.gradients), 1e-5)
+            XCTAssertEqual(three.evaluation.items, one.evaluation.items)
+            XCTAssertEqual(three.evaluation.correct, one.evaluation.correct)
+            XCTAssertEqual(three.evaluation.lossSum, one.evaluation.lossSum, accuracy: 1e-5 * one.evaluation.lossSum)
+        }
+    }
+
+    /// Small batches stay on one shard: each shard costs a wake-up and a gradient sum.
+    func testShardCountFollowsThreadsAndBatch() throws {
+        let model = try Model(spec: .mlp(hidden: [4]), inputShape: [3], classes: 2)
+        model.threads = 2
+        XCTAssertEqual(model.shardCount(1), 1)
+        XCTAssertEqual(model.shardCount(15), 1)
+        XCTAssertEqual(model.shardCount(16), 2)
+        XCTAssertEqual(model.shardCount(1000), 2)
+        model.threads = 1
+        XCTAssertEqual(model.shardCount(1000), 1)
     }
 
     func testDropoutKeysAndEvaluation() throws {
@@ -390,7 +431,7 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(result, LossSum(sum: 0, items: 0))
         XCTAssertTrue(model.store.gradients.array.allSatisfy { $0 == 0.5 })
         XCTAssertEqual(model.evaluate(empty), Evaluation())
-        XCTAssertEqual(model.network.capacity, 0)
+        XCTAssertEqual(model.capacity, 0)
     }
 
     func testShortBatchReusesBuffersAndMatchesFreshModel() throws {
@@ -404,8 +445,8 @@ final class ModelTests: XCTestCase {
         let short = Batch(count: 4, inputCount: 64, classes: 4, seed: 2)
         XCTAssertEqual(used.forwardBackward(short).sum, fresh.forwardBackward(short).sum, accuracy: 1e-9)
         XCTAssertEqual(used.store.gradients.array, fresh.store.gradients.array)
-        XCTAssertEqual(used.network.capacity, 9)
-        XCTAssertEqual(fresh.network.capacity, 4)
+        XCTAssertEqual(used.capacity, 9)
+        XCTAssertEqual(fresh.capacity, 4)
     }
 
     /// The CNN pools before its ReLU; that must give exactly what ReLU before pooling gives.
