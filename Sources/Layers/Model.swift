@@ -177,8 +177,8 @@ public final class Model {
                      "forwardBackward: buffers shorter than \(count) samples")
         let shardCount = shardCount(count)
         prepare(count, shardCount: shardCount)
-        // The first shard accumulates straight into the store; the others start from zero and are added after.
-        for shard in shards[1..<shardCount] { shard.store.zeroGradients() }
+        // The first shard accumulates straight into the store; the others' buffers are zero between
+        // passes and are added in (and cleared on the way) afterwards.
         let inputCount = inputCount, loss = loss
         let result = onShards(count, shardCount: shardCount, initial: LossSum(), combine: {
             $0.sum += $1.sum
@@ -193,7 +193,10 @@ public final class Model {
             Parallel.forEachRange(store.layout.totalCount, work: store.layout.totalCount * shardCount) { range in
                 for index in 1..<shardCount {
                     let other = shards[index].store.gradients.baseAddress
-                    for i in range { total[i] += other[i] }
+                    for i in range {
+                        total[i] += other[i]
+                        other[i] = 0
+                    }
                 }
             }
         }
