@@ -1,3 +1,5 @@
+import Tensors
+
 #if canImport(Glibc)
 import Glibc
 #else

@@ -1,3 +1,5 @@
+import Tensors
+
 /// Output size of a pooling window sweep, checked to be positive.
 func pooledShape(_ label: String, _ inputShape: [Int], kernel: Int, stride: Int) throws(ModelError) -> [Int] {
     guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {

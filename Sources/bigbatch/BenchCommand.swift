@@ -78,7 +78,7 @@ struct BenchModelCommand: ParsableCommand {
     @Option(help: "Samples per forward/backward.") var batch: Int = 64
     @Option(help: "Seconds of measurement.") var seconds: Double = 3
     @Flag(help: "Print {\"samples_per_s\":…,\"gflops\":…}.") var json = false
-    @Flag(help: "Also time each layer's forward and backward (a table, or \"layers\" in the JSON).") var layers = false
+    @Flag(help: "Also time each layer's forward and backward, per pass of the first thread's share of the batch (a table, or \"layers\" in the JSON).") var layers = false
 
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch \(batch) must be positive") }
@@ -109,11 +109,15 @@ struct BenchModelCommand: ParsableCommand {
     /// Layers with their forward and backward milliseconds per pass and share of the total.
     static func table(_ layers: [ModelBenchmark.LayerTime]) -> String {
         let total = max(layers.reduce(0) { $0 + $1.forward + $1.backward }, 1e-12)
-        var lines = [String(format: "%-10@ %-16@ %-14@ %10@ %10@ %7@", "layer", "kind", "output", "fwd ms", "bwd ms", "share")]
+        func left(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
+        func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        var lines = [left("layer", 11) + left("kind", 17) + left("output", 13) + right("fwd ms", 9) + right("bwd ms", 9)
+                     + right("share", 8)]
         for layer in layers {
-            let shape = layer.outputShape.map(String.init).joined(separator: "×")
-            lines.append(String(format: "%-10@ %-16@ %-14@ %10.3f %10.3f %6.1f%%", layer.name, layer.kind, shape,
-                                layer.forward, layer.backward, 100 * (layer.forward + layer.backward) / total))
+            lines.append(left(layer.name, 11) + left(layer.kind, 17)
+                         + left(layer.outputShape.map(String.init).joined(separator: "×"), 13)
+                         + right(String(format: "%.3f", layer.forward), 9) + right(String(format: "%.3f", layer.backward), 9)
+                         + right(String(format: "%.1f%%", 100 * (layer.forward + layer.backward) / total), 8))
         }
         return lines.joined(separator: "\n")
     }

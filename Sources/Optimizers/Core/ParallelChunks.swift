@@ -1,5 +1,3 @@
-import Dispatch
-import Foundation
 import Tensors
 
 /// Splits elementwise work over the machine's cores once buffers are large enough to pay for it.
@@ -30,14 +28,10 @@ enum ParallelChunks {
         }
         let parts = threads * 4
         let per = ((count + parts - 1) / parts + 15) & ~15
-        let iterations = (count + per - 1) / per
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: iterations) { index in
-                let low = range.lowerBound + index * per
-                let high = min(range.upperBound, low + per)
-                if low < high { box.value(low..<high) }
-            }
+        Parallel.forEachTask((count + per - 1) / per) { index in
+            let low = range.lowerBound + index * per
+            let high = min(range.upperBound, low + per)
+            if low < high { body(low..<high) }
         }
     }
 
@@ -52,13 +46,10 @@ enum ParallelChunks {
         let partials = UnsafeMutableBufferPointer<SIMD2<Double>>.allocate(capacity: iterations)
         defer { partials.deallocate() }
         partials.initialize(repeating: .zero)
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox((body, partials))
-            DispatchQueue.concurrentPerform(iterations: iterations) { index in
-                let low = range.lowerBound + index * per
-                let high = min(range.upperBound, low + per)
-                if low < high { box.value.1[index] = box.value.0(low..<high) }
-            }
+        Parallel.forEachTask(iterations) { index in
+            let low = range.lowerBound + index * per
+            let high = min(range.upperBound, low + per)
+            if low < high { partials[index] = body(low..<high) }
         }
         return partials.reduce(.zero, +)
     }
@@ -71,10 +62,4 @@ enum ParallelChunks {
             low = high
         }
     }
-}
-
-/// Carries a closure into `concurrentPerform`; safe because each iteration touches a disjoint range.
-struct UncheckedBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

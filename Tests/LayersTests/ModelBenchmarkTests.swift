@@ -1,0 +1,27 @@
+import Tensors
+import XCTest
+
+@testable import Layers
+
+final class ModelBenchmarkTests: XCTestCase {
+    /// Throughput, and with `profileLayers` one row per layer whose times add up to no more than a pass.
+    func testThroughputAndLayerTimes() throws {
+        let spec = ModelSpec.cnn(channels: [4], dense: [8], dropout: 0.25)
+        let plain = try ModelBenchmark.run(spec: spec, inputShape: [1, 8, 8], classes: 3, batch: 20, seconds: 0.05)
+        XCTAssertGreaterThan(plain.samplesPerSecond, 0)
+        XCTAssertGreaterThan(plain.gflops, 0)
+        XCTAssertTrue(plain.layers.isEmpty)
+
+        let profiled = try ModelBenchmark.run(spec: spec, inputShape: [1, 8, 8], classes: 3, batch: 20, seconds: 0.05,
+                                              profileLayers: true)
+        let model = try Model(spec: spec, inputShape: [1, 8, 8], classes: 3)
+        XCTAssertEqual(profiled.layers.map(\.name), model.network.layers.map(\.name))
+        XCTAssertEqual(profiled.layers.first?.kind, "Conv2d")
+        XCTAssertEqual(profiled.layers.last?.outputShape, [3])
+        XCTAssertTrue(profiled.layers.allSatisfy { $0.forward >= 0 && $0.backward >= 0 })
+        XCTAssertGreaterThan(profiled.layers[0].forward, 0)
+        // The per-layer sum is a part of one pass (20 samples at the measured rate), never more than several.
+        let perPass = profiled.layers.reduce(0) { $0 + $1.forward + $1.backward }
+        XCTAssertLessThan(perPass, 5 * 1e3 * 20 / profiled.samplesPerSecond)
+    }
+}
