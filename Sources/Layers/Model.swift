@@ -19,9 +19,9 @@ public struct Evaluation: Sendable, Equatable {
 /// depend only on the spec. Dropout layers are always present (identity when p = 0), which keeps
 /// names the same whatever the dropout rate.
 ///
-/// A pass splits its samples over `threads` shards, each a copy of the network with its own
+/// A pass splits its samples over `threads` replicas, each a copy of the network with its own
 /// activations and gradient buffer, running single-threaded BLAS. Samples are independent, so the
-/// shards never wait for each other until their gradients are summed, whereas splitting every
+/// replicas never wait for each other until their gradients are summed, whereas splitting every
 /// product and copy over the threads costs a barrier per layer and leaves OpenBLAS's idle
 /// workers spinning beside ours (the CNN trains ~1.4× faster this way on 2 cores). Dropout is
 /// keyed by global sample index, so the split changes nothing but the summation order.
@@ -29,7 +29,7 @@ public final class Model {
     public let spec: ModelSpec
     public let inputShape: [Int]
     public let classes: Int
-    /// The first shard's network: the one layer names and profiles refer to.
+    /// The first replica's network: the one layer names and profiles refer to.
     public let network: Sequential
     public let store: ParameterStore
     public let loss: SoftmaxCrossEntropy
@@ -37,11 +37,11 @@ public final class Model {
     public var threads: Int {
         didSet { precondition(threads > 0, "a model needs at least one thread, got \(threads)") }
     }
-    /// Fewest samples worth a shard of their own: each costs a wake-up and a gradient sum.
-    var minimumShardSamples = 8
+    /// Fewest samples worth a replica of their own: each costs a wake-up and a gradient sum.
+    var minimumReplicaSamples = 8
     /// The largest batch the buffers have been sized for.
     public private(set) var capacity = 0
-    private var shards: [Shard]
+    private var replicas: [Replica]
 
     public var layout: ParameterLayout { store.layout }
     public var inputCount: Int { inputShape.reduce(1, *) }
@@ -59,50 +59,50 @@ public final class Model {
         store = ParameterStore(layout: ParameterLayout(network.parameterSpecs))
         network.bind(store)
         loss = SoftmaxCrossEntropy(classes: classes, ignoreIndex: Int32(clamping: spec.ignoreIndex))
-        shards = [Shard(network: network, store: store)]
+        replicas = [Replica(network: network, store: store)]
         threads = max(1, BLAS.threadCount)
     }
 
-    /// How many shards a pass over `count` samples uses.
-    func shardCount(_ count: Int) -> Int { max(1, min(threads, count / minimumShardSamples)) }
+    /// How many replicas a pass over `count` samples uses.
+    func replicaCount(_ count: Int) -> Int { max(1, min(threads, count / minimumReplicaSamples)) }
 
-    /// The samples of shard `index` of `shardCount`: contiguous, sizes differing by at most one.
-    private static func range(_ index: Int, of shardCount: Int, count: Int) -> Range<Int> {
-        (count * index / shardCount)..<(count * (index + 1) / shardCount)
+    /// The samples of replica `index` of `replicaCount`: contiguous, sizes differing by at most one.
+    private static func range(_ index: Int, of replicaCount: Int, count: Int) -> Range<Int> {
+        (count * index / replicaCount)..<(count * (index + 1) / replicaCount)
     }
 
-    /// Builds the shards a pass needs and sizes every one for its share of `count` samples.
-    private func prepare(_ count: Int, shardCount: Int) {
-        while shards.count < shardCount {
+    /// Builds the replicas a pass needs and sizes every one for its share of `count` samples.
+    private func prepare(_ count: Int, replicaCount: Int) {
+        while replicas.count < replicaCount {
             do {
                 let copy = try Sequential(Self.layers(spec: spec, inputShape: inputShape, classes: classes), name: "model")
                 let gradients = ParameterStore(sharingParametersOf: store)
                 copy.bind(gradients)
-                shards.append(Shard(network: copy, store: gradients))
+                replicas.append(Replica(network: copy, store: gradients))
             } catch {
                 preconditionFailure("rebuilding a network that was built before failed: \(error)")
             }
         }
-        let share = (count + shardCount - 1) / shardCount
-        for shard in shards.prefix(shardCount) { shard.reserve(batch: share, classes: classes) }
+        let share = (count + replicaCount - 1) / replicaCount
+        for replica in replicas.prefix(replicaCount) { replica.reserve(batch: share, classes: classes) }
         capacity = max(capacity, count)
     }
 
-    /// Runs `body` for each shard's part of `count` samples, concurrently on single-threaded BLAS
-    /// when there are several, and combines the parts' results in shard order (so the sum is the
+    /// Runs `body` for each replica's part of `count` samples, concurrently on single-threaded BLAS
+    /// when there are several, and combines the parts' results in replica order (so the sum is the
     /// same every time). The parts live on the stack: a pass allocates nothing.
-    private func onShards<Part>(_ count: Int, shardCount: Int, initial: Part, combine: (inout Part, Part) -> Void,
-                                _ body: (Shard, Range<Int>) -> Part) -> Part {
-        if shardCount == 1 { return body(shards[0], 0..<count) }
-        let shards = shards
-        return withUnsafeTemporaryAllocation(of: Part.self, capacity: shardCount) { parts in
+    private func onReplicas<Part>(_ count: Int, replicaCount: Int, initial: Part, combine: (inout Part, Part) -> Void,
+                                _ body: (Replica, Range<Int>) -> Part) -> Part {
+        if replicaCount == 1 { return body(replicas[0], 0..<count) }
+        let replicas = replicas
+        return withUnsafeTemporaryAllocation(of: Part.self, capacity: replicaCount) { parts in
             BLAS.withThreadCount(1) {
-                Parallel.forEachTask(shardCount) { index in
-                    (parts.baseAddress! + index).initialize(to: body(shards[index], Self.range(index, of: shardCount, count: count)))
+                Parallel.forEachTask(replicaCount) { index in
+                    (parts.baseAddress! + index).initialize(to: body(replicas[index], Self.range(index, of: replicaCount, count: count)))
                 }
             }
             var total = initial
-            for index in 0..<shardCount { combine(&total, (parts.baseAddress! + index).move()) }
+            for index in 0..<replicaCount { combine(&total, (parts.baseAddress! + index).move()) }
             return total
         }
     }
@@ -175,24 +175,24 @@ public final class Model {
               let indices = sampleIndices.baseAddress else { return LossSum() }
         precondition(inputs.count >= count * inputCount && labels.count >= count && sampleIndices.count >= count,
                      "forwardBackward: buffers shorter than \(count) samples")
-        let shardCount = shardCount(count)
-        prepare(count, shardCount: shardCount)
-        // The first shard accumulates straight into the store; the others' buffers are zero between
+        let replicaCount = replicaCount(count)
+        prepare(count, replicaCount: replicaCount)
+        // The first replica accumulates straight into the store; the others' buffers are zero between
         // passes and are added in (and cleared on the way) afterwards.
         let inputCount = inputCount, loss = loss
-        let result = onShards(count, shardCount: shardCount, initial: LossSum(), combine: {
+        let result = onReplicas(count, replicaCount: replicaCount, initial: LossSum(), combine: {
             $0.sum += $1.sum
             $0.items += $1.items
-        }) { shard, samples in
+        }) { replica, samples in
             let context = PassContext(training: true, seed: seed, step: step, sampleIndices: indices + samples.lowerBound)
-            return shard.forwardBackward(input + samples.lowerBound * inputCount, labels: label + samples.lowerBound,
+            return replica.forwardBackward(input + samples.lowerBound * inputCount, labels: label + samples.lowerBound,
                                          count: samples.count, context: context, loss: loss)
         }
-        if shardCount > 1 {
-            let total = store.gradients.baseAddress, shards = shards
-            Parallel.forEachRange(store.layout.totalCount, work: store.layout.totalCount * shardCount) { range in
-                for index in 1..<shardCount {
-                    let other = shards[index].store.gradients.baseAddress
+        if replicaCount > 1 {
+            let total = store.gradients.baseAddress, replicas = replicas
+            Parallel.forEachRange(store.layout.totalCount, work: store.layout.totalCount * replicaCount) { range in
+                for index in 1..<replicaCount {
+                    let other = replicas[index].store.gradients.baseAddress
                     for i in range {
                         total[i] += other[i]
                         other[i] = 0
@@ -204,27 +204,27 @@ public final class Model {
     }
 
     /// Forward only, no dropout: summed loss, number correct, items counted (ignored labels excluded).
-    /// Each shard goes through its samples in pieces no bigger than its buffers already hold (or 256).
+    /// Each replica goes through its samples in pieces no bigger than its buffers already hold (or 256).
     public func evaluate(inputs: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
                          count: Int) -> Evaluation {
         guard count > 0, let input = inputs.baseAddress, let label = labels.baseAddress else { return Evaluation() }
         precondition(inputs.count >= count * inputCount && labels.count >= count,
                      "evaluate: buffers shorter than \(count) samples")
-        let shardCount = shardCount(count)
-        let share = (count + shardCount - 1) / shardCount
-        let piece = min(share, max(shards[0].network.capacity, 256))
-        prepare(piece * shardCount, shardCount: shardCount)
+        let replicaCount = replicaCount(count)
+        let share = (count + replicaCount - 1) / replicaCount
+        let piece = min(share, max(replicas[0].network.capacity, 256))
+        prepare(piece * replicaCount, replicaCount: replicaCount)
         let inputCount = inputCount, loss = loss, classes = classes
-        return onShards(count, shardCount: shardCount, initial: Evaluation(), combine: {
+        return onReplicas(count, replicaCount: replicaCount, initial: Evaluation(), combine: {
             $0.lossSum += $1.lossSum
             $0.correct += $1.correct
             $0.items += $1.items
-        }) { shard, samples in
+        }) { replica, samples in
             var result = Evaluation()
             var start = samples.lowerBound
             while start < samples.upperBound {
                 let n = min(piece, samples.upperBound - start)
-                let logits = shard.network.forward(input + start * inputCount, batch: n, context: .evaluation)
+                let logits = replica.network.forward(input + start * inputCount, batch: n, context: .evaluation)
                 let part = loss(logits: logits, labels: label + start, count: n, gradient: nil)
                 result.lossSum += part.sum
                 result.items += part.items
@@ -248,7 +248,7 @@ public final class Model {
 }
 
 /// One thread's copy of the network with the gradient buffer it accumulates into.
-private final class Shard {
+private final class Replica {
     let network: Sequential
     let store: ParameterStore
     private let logitGradient = Workspace()

@@ -1,8 +1,8 @@
 import Dispatch
 
 /// The one place work fans out over threads: BLAS parallelizes only its own products, so the
-/// copies and elementwise loops around them (im2col, pooling, optimizer updates) and the model's
-/// shards go through here. Workers follow BLAS's thread count, which the launcher sets so that
+/// copies and elementwise loops around them (pooling, activations, dropout, optimizer updates) and the model's
+/// replicas go through here. Workers follow BLAS's thread count, which the launcher sets so that
 /// ranks sharing a machine never put two busy threads on one core.
 public enum Parallel {
     /// Below this many touched elements a loop stays on the calling thread: waking a worker costs

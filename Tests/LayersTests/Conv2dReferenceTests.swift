@@ -118,7 +118,7 @@ final class Conv2dReferenceTests: XCTestCase {
         for g in geometries { try check(g, batch: 3, inputGradient: false) }
     }
 
-    /// Products large enough for OpenBLAS to split over its threads (a model with one shard uses them).
+    /// Products large enough for OpenBLAS to split over its threads (a model with one replica uses them).
     func testProductsOnSeveralBLASThreads() throws {
         let g = Geometry(channels: 16, height: 14, width: 14, outChannels: 32, kernel: 3, stride: 1, padding: 1)
         try BLAS.withThreadCount(2) { try check(g, batch: 3) }

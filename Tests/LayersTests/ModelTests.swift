@@ -259,7 +259,7 @@ final class ModelTests: XCTestCase {
     /// Copies of the network on separate threads, each over its share of the samples, give the
     /// loss, gradient and evaluation of one pass over the whole batch (dropout on, gradients added
     /// to what the store held).
-    func testShardsMatchOnePass() throws {
+    func testReplicasMatchOnePass() throws {
         let cases: [(ModelSpec, [Int])] = [(.mlp(hidden: [32, 16], dropout: 0.5), [20]),
                                            (.cnn(channels: [4, 6], dense: [10], dropout: 0.5), [1, 12, 12])]
         for (spec, shape) in cases {
@@ -268,8 +268,8 @@ final class ModelTests: XCTestCase {
             func run(threads: Int) throws -> (loss: LossSum, gradients: [Float], evaluation: Evaluation) {
                 let model = try Model(spec: spec, inputShape: shape, classes: 5)
                 model.threads = threads
-                model.minimumShardSamples = 1
-                XCTAssertEqual(model.shardCount(11), threads)
+                model.minimumReplicaSamples = 1
+                XCTAssertEqual(model.replicaCount(11), threads)
                 model.initializeParameters(seed: 8)
                 model.store.gradients.fill(0.25)
                 let loss = model.forwardBackward(batch)
@@ -285,16 +285,16 @@ final class ModelTests: XCTestCase {
         }
     }
 
-    /// Small batches stay on one shard: each shard costs a wake-up and a gradient sum.
-    func testShardCountFollowsThreadsAndBatch() throws {
+    /// Small batches stay on one replica: each further replica costs a wake-up and a gradient sum.
+    func testReplicaCountFollowsThreadsAndBatch() throws {
         let model = try Model(spec: .mlp(hidden: [4]), inputShape: [3], classes: 2)
         model.threads = 2
-        XCTAssertEqual(model.shardCount(1), 1)
-        XCTAssertEqual(model.shardCount(15), 1)
-        XCTAssertEqual(model.shardCount(16), 2)
-        XCTAssertEqual(model.shardCount(1000), 2)
+        XCTAssertEqual(model.replicaCount(1), 1)
+        XCTAssertEqual(model.replicaCount(15), 1)
+        XCTAssertEqual(model.replicaCount(16), 2)
+        XCTAssertEqual(model.replicaCount(1000), 2)
         model.threads = 1
-        XCTAssertEqual(model.shardCount(1000), 1)
+        XCTAssertEqual(model.replicaCount(1000), 1)
     }
 
     func testDropoutKeysAndEvaluation() throws {
