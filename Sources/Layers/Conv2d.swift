@@ -127,7 +127,8 @@ public final class Conv2d: Layer {
         return (lo, hi)
     }
 
-    /// im2col of one sample: `columns[(c·kh + i)·kw + j][oh·OW + ow] = x[c][oh·stride − pad + i][ow·stride − pad + j]`.
+    /// im2col of one sample:
+    /// `columns[(c·kh + i)·kw + j][oh·OW + ow] = x[c][oh·stride − pad + i][ow·stride − pad + j]`.
     func unfold(_ input: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>) {
         let plane = outPlane, inPlane = height * width
         // Stride 1 with rows as wide as the input's: each row is one shifted copy of the input

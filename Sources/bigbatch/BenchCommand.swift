@@ -78,7 +78,10 @@ struct BenchModelCommand: ParsableCommand {
     @Option(help: "Samples per forward/backward.") var batch: Int = 64
     @Option(help: "Seconds of measurement.") var seconds: Double = 3
     @Flag(help: "Print {\"samples_per_s\":…,\"gflops\":…}.") var json = false
-    @Flag(help: "Also time each layer's forward and backward, per pass of the first thread's share of the batch (a table, or \"layers\" in the JSON).") var layers = false
+    @Flag(help: """
+        Also time each layer's forward and backward, per pass over the first thread's share of the batch \
+        (a table, or "layers" in the JSON).
+        """) var layers = false
 
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch \(batch) must be positive") }
@@ -109,8 +112,12 @@ struct BenchModelCommand: ParsableCommand {
     /// Layers with their forward and backward milliseconds per pass and share of the total.
     static func table(_ layers: [ModelBenchmark.LayerTime]) -> String {
         let total = max(layers.reduce(0) { $0 + $1.forward + $1.backward }, 1e-12)
-        func left(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
-        func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        func left(_ text: String, _ width: Int) -> String {
+            text + String(repeating: " ", count: max(0, width - text.count))
+        }
+        func right(_ text: String, _ width: Int) -> String {
+            String(repeating: " ", count: max(0, width - text.count)) + text
+        }
         var lines = [left("layer", 11) + left("kind", 17) + left("output", 13) + right("fwd ms", 9) + right("bwd ms", 9)
                      + right("share", 8)]
         for layer in layers {
