@@ -43,7 +43,7 @@ struct ConformanceCommand: ParsableCommand {
         commandName: "conformance",
         abstract: "Replay reference optimizer trajectories (JSON) and report the worst deviation of each.")
 
-    @Argument(help: "Reference trajectory files.") var files: [String]
+    @Argument(help: "Reference trajectory files, or folders whose .json files are all replayed.") var files: [String]
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one reference file") }
@@ -51,18 +51,32 @@ struct ConformanceCommand: ParsableCommand {
 
     func run() throws {
         var failures = 0
-        for file in files {
+        for file in Self.expand(files) {
             do {
                 let result = try Conformance.run(file: URL(fileURLWithPath: file))
                 print(String(format: "%@  %@  worst deviation %.3g of tolerance %.3g (step %d, %@)",
                              result.passed ? "pass" : "FAIL", result.caseName, result.worstDeviation,
                              result.tolerance, result.worstStep, result.worstParameter))
                 if !result.passed { failures += 1 }
+            } catch let error as ConformanceError {
+                print("FAIL  \(error)")
+                failures += 1
             } catch {
                 print("FAIL  \(file): \(error)")
                 failures += 1
             }
         }
         if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// Folders stand for their `.json` files, in name order; anything else is kept as given.
+    static func expand(_ paths: [String]) -> [String] {
+        paths.flatMap { path -> [String] in
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue,
+                  let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return [path] }
+            let files = names.filter { $0.hasSuffix(".json") }.sorted()
+            return files.isEmpty ? [path] : files.map { (path as NSString).appendingPathComponent($0) }
+        }
     }
 }

@@ -33,18 +33,20 @@ public final class ScaleByAdafactor: GradientTransform {
     let m: FloatBuffer?
     let rowState: FloatBuffer, columnState: FloatBuffer, v: FloatBuffer
     public let state: [StateTensor]
-    private var rowMeans: [Float] = []
+    /// Scratch for one matrix's column sums of g² + ε₁ (not state).
+    private let columnSums: FloatBuffer
 
     public init(layout: ParameterLayout, settings: Settings) {
         self.layout = layout
         self.settings = settings
         var factors: [(row: Int, column: Int, batch: Int, rows: Int, columns: Int)?] = []
-        var rowCount = 0, columnCount = 0, unfactored = 0
+        var rowCount = 0, columnCount = 0, unfactored = 0, widest = 0
         for slot in layout.slots {
             if slot.shape.count >= 2 {
                 let columns = slot.shape[slot.shape.count - 1], rows = slot.shape[slot.shape.count - 2]
                 let batch = slot.count / (rows * columns)
                 factors.append((rowCount, columnCount, batch, rows, columns))
+                widest = max(widest, columns)
                 rowCount += batch * rows
                 columnCount += batch * columns
             } else {
@@ -59,6 +61,7 @@ public final class ScaleByAdafactor: GradientTransform {
         columnState = allocator.buffer("column", count: columnCount)
         v = allocator.buffer("v", count: unfactored)
         state = allocator.tensors
+        columnSums = FloatBuffer(count: widest)
     }
 
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
@@ -76,22 +79,34 @@ public final class ScaleByAdafactor: GradientTransform {
             if !s.weightDecouple && s.weightDecay > 0 { for i in 0..<n { g[i] += s.weightDecay * p[i] } }
             if let f = factors[index] {
                 let row = rowState.baseAddress + f.row, column = columnState.baseAddress + f.column
+                let sums = columnSums.baseAddress
                 for b in 0..<f.batch {
-                    let base = b * f.rows * f.columns
+                    let base = g + b * f.rows * f.columns
                     let r = row + b * f.rows, c = column + b * f.columns
-                    for j in 0..<f.columns { c[j] += w * (columnMean(g + base, f.rows, f.columns, j) - c[j]) }
+                    sums.update(repeating: 0, count: f.columns)
                     var total: Float = 0
                     for i in 0..<f.rows {
-                        var sum: Float = 0
-                        let line = g + base + i * f.columns
-                        for j in 0..<f.columns { sum += line[j] * line[j] + s.epsilon1 }
+                        let sum = VectorMath.accumulateSquares(base + i * f.columns, f.columns, epsilon: s.epsilon1,
+                                                               into: sums)
                         r[i] += w * (sum / Float(f.columns) - r[i])
                         total += r[i]
                     }
+                    for j in 0..<f.columns { c[j] += w * (sums[j] / Float(f.rows) - c[j]) }
                     let meanRow = total / Float(f.rows)
                     for i in 0..<f.rows {
-                        let line = g + base + i * f.columns
-                        for j in 0..<f.columns { line[j] *= (meanRow / (r[i] * c[j])).squareRoot() }
+                        let line = base + i * f.columns, ri = r[i]
+                        // Four lanes at a time: a scalar square root keeps its errno branch and never vectorizes.
+                        let mean4 = SIMD4<Float>(repeating: meanRow), r4 = SIMD4<Float>(repeating: ri)
+                        var j = 0
+                        while j + 4 <= f.columns {
+                            let root = VectorMath.squareRoot(mean4 / (r4 * VectorMath.load4(c + j)))
+                            VectorMath.store4(VectorMath.load4(line + j) * root, line + j)
+                            j += 4
+                        }
+                        while j < f.columns {
+                            line[j] *= (meanRow / (ri * c[j])).squareRoot()
+                            j += 1
+                        }
                     }
                 }
             } else {
@@ -166,12 +181,6 @@ public final class ScaleByAdafactor: GradientTransform {
         _ = try s.choice("momentum_dtype", default: "float32", from: ["float32"])
         return settings
     }
-
-    private func columnMean(_ g: UnsafeMutablePointer<Float>, _ rows: Int, _ columns: Int, _ j: Int) -> Float {
-        var sum: Float = 0
-        for i in 0..<rows { let x = g[i * columns + j]; sum += x * x + settings.epsilon1 }
-        return sum / Float(rows)
-    }
 }
 
 /// Root mean square of n floats, accumulated in Double.
@@ -183,16 +192,25 @@ func rms(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
 @inline(__always)
 func rms(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float { rms(UnsafePointer(x), n) }
 
-/// Σx², accumulated in Double over Float partial sums of 8 lanes.
+/// Σx², accumulated in Double over Float partial sums in eight lanes of blocks of 1024: the lanes
+/// let the loop vectorize, the blocks keep long tensors' sums accurate.
 func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
     var total = 0.0
     var i = 0
     while i < n {
         let end = min(n, i + 1024)
-        var partial: Float = 0
-        for k in i..<end { partial += x[k] * x[k] }
+        var lanes = SIMD8<Float>()
+        while i + 8 <= end {
+            let v = VectorMath.load8(x + i)
+            lanes += v * v
+            i += 8
+        }
+        var partial = lanes.sum()
+        while i < end {
+            partial += x[i] * x[i]
+            i += 1
+        }
         total += Double(partial)
-        i = end
     }
     return total
 }

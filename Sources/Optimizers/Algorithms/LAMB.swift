@@ -38,11 +38,26 @@ public final class LAMB: GradientTransform {
             let g = buffers.updates + slot.offset, p = buffers.parameters + slot.offset
             let ms = m.baseAddress + slot.offset, vs = v.baseAddress + slot.offset, n = slot.count
             if !s.weightDecouple && s.weightDecay > 0 { for i in 0..<n { g[i] += s.weightDecay * p[i] } }
-            for i in 0..<n {
+            // Four lanes at a time: a scalar square root keeps its errno branch and never vectorizes.
+            let beta1 = SIMD4<Float>(repeating: s.beta1), beta3 = SIMD4<Float>(repeating: b3)
+            let beta2 = SIMD4<Float>(repeating: s.beta2), keep2 = SIMD4<Float>(repeating: 1 - s.beta2)
+            let epsilon = SIMD4<Float>(repeating: s.epsilon)
+            var i = 0
+            while i + 4 <= n {
+                let gi = VectorMath.load4(g + i)
+                let mi = beta1 * VectorMath.load4(ms + i) + beta3 * gi
+                let vi = beta2 * VectorMath.load4(vs + i) + keep2 * gi * gi
+                VectorMath.store4(mi, ms + i)
+                VectorMath.store4(vi, vs + i)
+                VectorMath.store4(mi / (VectorMath.squareRoot(vi) + epsilon), g + i)
+                i += 4
+            }
+            while i < n {
                 let gi = g[i]
                 ms[i] = s.beta1 * ms[i] + b3 * gi
                 vs[i] = s.beta2 * vs[i] + (1 - s.beta2) * gi * gi
                 g[i] = ms[i] / (vs[i].squareRoot() + s.epsilon)
+                i += 1
             }
             let weightNorm = min(Float(sumOfSquares(p, n).squareRoot()) * decayFactor, LAMB.weightNormClamp)
             let updateNorm = Float(sumOfSquares(g, n).squareRoot())

@@ -46,24 +46,29 @@ public final class ScaleBySM3: GradientTransform {
         let acc = accumulators.baseAddress, fresh = scratch.baseAddress
         for (index, slot) in layout.slots.enumerated() {
             let shape = shapes[index], offsets = accumulatorOffsets[index], rank = shape.count
-            var strides = [Int](repeating: 1, count: rank)
-            for axis in stride(from: rank - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
             for axis in 0..<rank { for k in 0..<shape[axis] { fresh[offsets[axis] + k] = -.infinity } }
             let g = buffers.updates + slot.offset
-            func nu(_ e: Int) -> Float {
-                var smallest = Float.infinity
-                for axis in 0..<rank { smallest = min(smallest, acc[offsets[axis] + (e / strides[axis]) % shape[axis]]) }
-                if beta > 0 { smallest *= beta }
-                return smallest + (1 - beta) * g[e] * g[e]
-            }
-            for e in 0..<slot.count {
-                let value = nu(e)
-                for axis in 0..<rank {
-                    let k = offsets[axis] + (e / strides[axis]) % shape[axis]
-                    fresh[k] = max(fresh[k], value)
+            // Rows along the last axis: the other axes' accumulators are fixed within a row, so
+            // their minimum is taken once and the row's largest ν goes back to them once.
+            let width = shape[rank - 1], last = offsets[rank - 1]
+            var position = [Int](repeating: 0, count: rank - 1)
+            for rowStart in stride(from: 0, to: slot.count, by: width) {
+                var outerMinimum = Float.infinity
+                for axis in 0..<(rank - 1) { outerMinimum = min(outerMinimum, acc[offsets[axis] + position[axis]]) }
+                let rowMaximum = sm3Row(g + rowStart, width: width, outerMinimum: outerMinimum,
+                                        accumulators: acc + last, fresh: fresh + last)
+                for axis in 0..<(rank - 1) {
+                    let k = offsets[axis] + position[axis]
+                    fresh[k] = max(fresh[k], rowMaximum)
                 }
-                // ν depends only on old accumulators, so it can be consumed right away.
-                g[e] *= 1 / (value + epsilon).squareRoot()
+                // Next row: advance the other axes' indices like an odometer.
+                var axis = rank - 2
+                while axis >= 0 {
+                    position[axis] += 1
+                    if position[axis] < shape[axis] { break }
+                    position[axis] = 0
+                    axis -= 1
+                }
             }
             for axis in 0..<rank {
                 for k in offsets[axis]..<(offsets[axis] + shape[axis]) {
@@ -78,5 +83,37 @@ public final class ScaleBySM3: GradientTransform {
                 }
             }
         }
+    }
+
+    /// One row along the last axis: ν = β·min(outer, last-axis accumulator) + (1−β)g² (no β factor
+    /// on the minimum when β = 0), g ← g/√(ν+ε), the last axis's fresh maxima updated; returns the
+    /// row's largest ν. Four lanes at a time, since a scalar square root never vectorizes.
+    private func sm3Row(_ g: UnsafeMutablePointer<Float>, width: Int, outerMinimum: Float,
+                        accumulators: UnsafeMutablePointer<Float>, fresh: UnsafeMutablePointer<Float>) -> Float {
+        let outer4 = SIMD4<Float>(repeating: outerMinimum), beta4 = SIMD4<Float>(repeating: beta)
+        let keep4 = SIMD4<Float>(repeating: 1 - beta), epsilon4 = SIMD4<Float>(repeating: epsilon)
+        var largest4 = SIMD4<Float>(repeating: -.infinity)
+        var j = 0
+        while j + 4 <= width {
+            var smallest = VectorMath.minimum(outer4, VectorMath.load4(accumulators + j))
+            if beta > 0 { smallest *= beta4 }
+            let gradient = VectorMath.load4(g + j)
+            let nu = smallest + keep4 * gradient * gradient
+            largest4 = VectorMath.maximum(largest4, nu)
+            VectorMath.store4(VectorMath.maximum(VectorMath.load4(fresh + j), nu), fresh + j)
+            VectorMath.store4(gradient * (1 / VectorMath.squareRoot(nu + epsilon4)), g + j)
+            j += 4
+        }
+        var largest = largest4.max()
+        while j < width {
+            var smallest = min(outerMinimum, accumulators[j])
+            if beta > 0 { smallest *= beta }
+            let nu = smallest + (1 - beta) * g[j] * g[j]
+            largest = max(largest, nu)
+            fresh[j] = max(fresh[j], nu)
+            g[j] *= 1 / (nu + epsilon).squareRoot()
+            j += 1
+        }
+        return largest
     }
 }

@@ -17,11 +17,13 @@ public struct ConformanceResult: Sendable {
 
 /// Why a reference file could not be replayed.
 public enum ConformanceError: Error, CustomStringConvertible {
+    case unreadable(file: String, reason: String)
     case malformed(file: String, reason: String)
     case unmappable(file: String, error: ConfigError)
 
     public var description: String {
         switch self {
+        case .unreadable(let file, let reason): "reference \(file) cannot be read: \(reason)"
         case .malformed(let file, let reason): "reference \(file) is malformed: \(reason)"
         case .unmappable(let file, let error): "reference \(file) names an algorithm or setting BigBatch cannot map: \(error)"
         }
@@ -32,8 +34,20 @@ public enum ConformanceError: Error, CustomStringConvertible {
 public enum Conformance {
     public static func run(file: URL) throws -> ConformanceResult {
         let label = file.lastPathComponent
-        let root = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: file))
         func fail(_ reason: String) -> ConformanceError { .malformed(file: label, reason: reason) }
+        let data: Data
+        do {
+            data = try Data(contentsOf: file)
+        } catch {
+            let missing = !FileManager.default.fileExists(atPath: file.path)
+            throw ConformanceError.unreadable(file: file.path, reason: missing ? "no such file" : error.localizedDescription)
+        }
+        let root: JSONValue
+        do {
+            root = try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw fail("not valid JSON")
+        }
         guard let caseName = root["case"]?.string, let algorithm = root["optimizer"]?.string,
               case .object(let hyper)? = root["hyperparameters"], case .array(let params)? = root["params"],
               case .array(let steps)? = root["steps"]

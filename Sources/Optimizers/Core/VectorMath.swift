@@ -16,4 +16,62 @@ enum VectorMath {
         return x.squareRoot()
         #endif
     }
+
+    /// Σ (xⱼ² + ε) over `n` floats, each term also added into `sums[j]`: Adafactor's row and column
+    /// sums in one contiguous pass (columns summed row by row rather than walked with a stride).
+    @inline(__always)
+    static func accumulateSquares(_ x: UnsafePointer<Float>, _ n: Int, epsilon: Float,
+                                  into sums: UnsafeMutablePointer<Float>) -> Float {
+        var lanes = SIMD8<Float>(), j = 0
+        let e = SIMD8<Float>(repeating: epsilon)
+        while j + 8 <= n {
+            let v = load8(x + j), q = v * v + e
+            lanes += q
+            store8(load8(sums + j) + q, sums + j)
+            j += 8
+        }
+        var total = lanes.sum()
+        while j < n {
+            let q = x[j] * x[j] + epsilon
+            total += q
+            sums[j] += q
+            j += 1
+        }
+        return total
+    }
+
+    /// Lane-wise minimum and maximum in one instruction each (the standard library's
+    /// `pointwiseMin`/`pointwiseMax` stay calls in hot loops).
+    @inline(__always)
+    static func minimum(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {
+        a.replacing(with: b, where: b .< a)
+    }
+
+    @inline(__always)
+    static func maximum(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {
+        a.replacing(with: b, where: b .> a)
+    }
+
+    @inline(__always)
+    static func load4(_ p: UnsafeMutablePointer<Float>) -> SIMD4<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+    }
+
+    @inline(__always)
+    static func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
+    }
+
+    @inline(__always)
+    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    static func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(UnsafePointer(p)) }
+
+    @inline(__always)
+    static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
 }
