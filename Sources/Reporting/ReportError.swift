@@ -78,3 +78,15 @@ extension DecodingError {
         }
     }
 }
+
+extension ReportError {
+    /// The bytes of a file the report reads, or the error that says whether it is missing or unreadable.
+    static func contents(of url: URL) throws(ReportError) -> Data {
+        do {
+            return try Data(contentsOf: url)
+        } catch {
+            if !FileManager.default.fileExists(atPath: url.path) { throw .missingFile(path: url.path) }
+            throw .unreadableFile(path: url.path, reason: error.localizedDescription)
+        }
+    }
+}

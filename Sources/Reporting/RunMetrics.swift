@@ -19,13 +19,7 @@ public struct RunMetrics: Sendable, Equatable {
     /// - a record whose step does not advance past the previous one of its kind marks a resume from a checkpoint:
     ///   the earlier records from that step on are superseded, so the logs of the abandoned attempt drop out.
     public static func read(from url: URL) throws(ReportError) -> RunMetrics {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            if !FileManager.default.fileExists(atPath: url.path) { throw .missingFile(path: url.path) }
-            throw .unreadableFile(path: url.path, reason: error.localizedDescription)
-        }
+        let data = try ReportError.contents(of: url)
         return try parse(data, path: url.path)
     }
 

@@ -44,13 +44,7 @@ public struct VariantInfo: Codable, Sendable, Equatable {
     /// Reads and checks `variant.json`: the batch arithmetic must hold, since the report's whole point is comparing
     /// effective batches.
     public static func read(from url: URL) throws(ReportError) -> VariantInfo {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            if !FileManager.default.fileExists(atPath: url.path) { throw .missingFile(path: url.path) }
-            throw .unreadableFile(path: url.path, reason: error.localizedDescription)
-        }
+        let data = try ReportError.contents(of: url)
         let info: VariantInfo
         do {
             info = try JSONDecoder().decode(VariantInfo.self, from: data)
