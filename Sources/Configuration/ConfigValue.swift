@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// A configuration tree as read from YAML, with key order kept so that resolved configurations
@@ -63,6 +64,17 @@ public struct ConfigMap: Equatable, Sendable {
 }
 
 extension ConfigValue {
+    /// Reads and parses a YAML file; an unreadable file is a `ConfigError` naming it, like a malformed one.
+    public static func parse(file path: String) throws(ConfigError) -> ConfigValue {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw .unreadable(source: path, reason: "cannot read the file (\(error.localizedDescription))")
+        }
+        return try parse(yaml: text, source: path)
+    }
+
     /// Parses YAML text into a configuration tree.
     public static func parse(yaml text: String, source: String) throws(ConfigError) -> ConfigValue {
         let node: Node?

@@ -35,13 +35,7 @@ public struct ComparisonSweep {
 
     /// Reads a sweep file and resolves and validates every variant before anything trains.
     public static func load(path: String, overrides: [String], defaultRanks: Int) throws -> ComparisonSweep {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigError.unreadable(source: path, reason: "cannot read the file (\(error.localizedDescription))")
-        }
-        let root = try ConfigSection(ConfigValue.parse(yaml: text, source: path))
+        let root = try ConfigSection(ConfigValue.parse(file: path))
         let title = try root.string("title", default: "BigBatch comparison")
         let description = try root.string("description", default: "")
         let target = try root.double("target_accuracy", default: 0.9, range: 0...1, openLower: true)

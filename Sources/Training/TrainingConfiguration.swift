@@ -62,13 +62,7 @@ public struct TrainingConfiguration {
 
     /// Reads a configuration file and applies `key.path=value` overrides.
     public static func load(path: String, overrides: [String]) throws -> TrainingConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigError.unreadable(source: path, reason: "cannot read the file (\(error.localizedDescription))")
-        }
-        var tree = try ConfigValue.parse(yaml: text, source: path)
+        var tree = try ConfigValue.parse(file: path)
         for override in overrides {
             guard let equals = override.firstIndex(of: "=") else { throw ConfigError.invalidOverride(override) }
             let key = String(override[..<equals]), value = String(override[override.index(after: equals)...])
