@@ -182,37 +182,3 @@ public final class ScaleByAdafactor: GradientTransform {
         return settings
     }
 }
-
-/// Root mean square of n floats, accumulated in Double.
-@inline(__always)
-func rms(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    Float((sumOfSquares(x, n) / Double(max(n, 1))).squareRoot())
-}
-
-@inline(__always)
-func rms(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float { rms(UnsafePointer(x), n) }
-
-/// Σx², accumulated in Double over Float partial sums in eight lanes of blocks of 1024: the lanes
-/// let the loop vectorize, the blocks keep long tensors' sums accurate.
-func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
-    var total = 0.0
-    var i = 0
-    while i < n {
-        let end = min(n, i + 1024)
-        var lanes = SIMD8<Float>()
-        while i + 8 <= end {
-            let v = VectorMath.load8(x + i)
-            lanes += v * v
-            i += 8
-        }
-        var partial = lanes.sum()
-        while i < end {
-            partial += x[i] * x[i]
-            i += 1
-        }
-        total += Double(partial)
-    }
-    return total
-}
-
-func sumOfSquares(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Double { sumOfSquares(UnsafePointer(x), n) }
