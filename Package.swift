@@ -58,6 +58,6 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], exclude: ["requirements.txt"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Configuration", "Data", "Distributed", "TestSupport"]),
     ]
 )

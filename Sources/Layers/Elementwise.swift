@@ -14,7 +14,7 @@ enum Elementwise {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 
-    /// y = max(x, 0) over `range` (NaN stays NaN, as with `max`).
+    /// y = x < 0 ? 0 : x over `range`: NaN and −0 pass through, in the vector body and the tail alike.
     static func relu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>) {
         var i = range.lowerBound
         let zero = Vector(repeating: 0)
@@ -24,7 +24,7 @@ enum Elementwise {
             i += width
         }
         while i < range.upperBound {
-            y[i] = max(x[i], 0)
+            y[i] = x[i] < 0 ? 0 : x[i]
             i += 1
         }
     }
