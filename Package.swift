@@ -2,8 +2,9 @@
 import PackageDescription
 
 // Module order, bottom to top (dependencies point down only):
-//   CMPI, CBLAS, CZlib  →  Configuration, Tensors  →  Layers, Optimizers, Distributed, Data, Checkpoints
-//   (Reporting stands alone)  →  Training  →  bigbatch (CLI)
+//   CMPI, CBLAS, CZlib  →  Configuration, Tensors, JSON  →  Layers, Optimizers, Distributed, Data, Checkpoints
+//   (Reporting stands alone)  →  Training, Benchmarks  →  bigbatch (CLI)
+// Each target declares every module it imports.
 let package = Package(
     name: "BigBatch",
     platforms: [.macOS(.v13)],
@@ -14,7 +15,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
     ],
     targets: [
         // System libraries, found through pkg-config on Debian.
@@ -32,32 +32,41 @@ let package = Package(
 
         .target(name: "Configuration", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "Tensors", dependencies: ["CBLAS"]),
+        // One JSON value type, with a strict parser for files from anyone and a compact writer.
+        .target(name: "JSON"),
         .target(name: "Layers", dependencies: ["Tensors", "Configuration"]),
         .target(
             name: "Optimizers",
-            dependencies: ["Tensors", "Configuration", .product(name: "Numerics", package: "swift-numerics")]),
+            dependencies: ["Tensors", "Configuration", "JSON"]),
         .target(name: "Distributed", dependencies: ["CMPI", "Tensors"]),
         .target(name: "Data", dependencies: ["CZlib", "Tensors", "Configuration"]),
-        .target(name: "Checkpoints", dependencies: ["Tensors"]),
+        .target(name: "Checkpoints", dependencies: ["Tensors", "JSON"]),
         .target(name: "Reporting", dependencies: []),
         .target(
             name: "Training",
             dependencies: ["Configuration", "Tensors", "Layers", "Optimizers", "Distributed", "Data", "Checkpoints",
                            "Reporting"]),
+        // Throughput measurements of the building blocks, kept out of the library modules.
+        .target(name: "Benchmarks", dependencies: ["CMPI", "Tensors", "Layers", "Optimizers", "Distributed", "Configuration"]),
         .executableTarget(
             name: "bigbatch",
-            dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Training", "Benchmarks", "Configuration", "Tensors", "Layers", "Optimizers", "Distributed",
+                           "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
-        .testTarget(name: "LayersTests", dependencies: ["Layers"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers"]),
-        .testTarget(name: "DataTests", dependencies: ["Data"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "Configuration"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Configuration"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Configuration"]),
         // Runs the built `bigbatch` alone or under mpirun, for the multi-process tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], exclude: ["requirements.txt"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], exclude: ["requirements.txt"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Configuration", "Data", "Distributed", "TestSupport"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Layers", "Optimizers", "Tensors"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Checkpoints", "Configuration", "Data", "Distributed", "Optimizers", "Tensors",
+                           "TestSupport"]),
     ]
 )

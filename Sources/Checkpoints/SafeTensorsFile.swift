@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A safetensors container: an 8-byte little-endian header length N, N bytes of JSON header
 /// (space-padded to a multiple of 8), then the tensors' raw bytes, contiguous and in header order.

@@ -94,7 +94,7 @@ public final class MPICommunicator: Communicator {
         guard (0..<size).contains(root) else { throw .invalidRoot(root, size: size) }
     }
 
-    static func check(_ code: Int32, _ call: String) throws(CommunicationError) {
+    public static func check(_ code: Int32, _ call: String) throws(CommunicationError) {
         guard code != 0 else { return }
         var buffer = [CChar](repeating: 0, count: 512)
         cmpi_error_string(code, &buffer, Int32(buffer.count))

@@ -55,7 +55,7 @@ public final class Dropout: Layer {
         let groupElements = 4 * lanes
         var j = 0
         while j + groupElements <= count {
-            let words = philox(key: random.key, firstBlock: UInt64(j >> 2))
+            let words = random.eightBlocks(from: UInt64(j >> 2))
             // Selects, not branches: which units survive is random, so branches would mispredict.
             let zero = SIMD8<Float>(repeating: 0), t = SIMD8<UInt32>(repeating: threshold)
             let kept = (zero.replacing(with: scale, where: words.0 &>> 8 .>= t),
@@ -80,32 +80,6 @@ public final class Dropout: Layer {
         if let input, let output {
             Elementwise.multiply(input, UnsafePointer(mask), into: output, range: 0..<count)
         }
-    }
-
-    /// Philox-4x32-10 of the eight consecutive counters from `firstBlock`, one block per lane:
-    /// lane `l` of word `k` equals `KeyedRandom.block(firstBlock + l).k`.
-    @inline(__always)
-    static func philox(key: (UInt32, UInt32), firstBlock: UInt64)
-        -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
-        let counters = SIMD8<UInt64>(repeating: firstBlock) &+ SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
-        var c0 = SIMD8<UInt32>(truncatingIfNeeded: counters)
-        var c1 = SIMD8<UInt32>(truncatingIfNeeded: counters &>> 32)
-        var c2 = SIMD8<UInt32>(repeating: 0), c3 = SIMD8<UInt32>(repeating: 0)
-        var k0 = key.0, k1 = key.1
-        let m0 = SIMD8<UInt64>(repeating: 0xD251_1F53), m1 = SIMD8<UInt64>(repeating: 0xCD9E_8D57)
-        for _ in 0..<10 {
-            let p0 = SIMD8<UInt64>(truncatingIfNeeded: c0) &* m0
-            let p1 = SIMD8<UInt64>(truncatingIfNeeded: c2) &* m1
-            let n0 = SIMD8<UInt32>(truncatingIfNeeded: p1 &>> 32) ^ c1 ^ k0
-            let n2 = SIMD8<UInt32>(truncatingIfNeeded: p0 &>> 32) ^ c3 ^ k1
-            c1 = SIMD8<UInt32>(truncatingIfNeeded: p1)
-            c3 = SIMD8<UInt32>(truncatingIfNeeded: p0)
-            c0 = n0
-            c2 = n2
-            k0 = k0 &+ 0x9E37_79B9
-            k1 = k1 &+ 0xBB67_AE85
-        }
-        return (c0, c1, c2, c3)
     }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,

@@ -70,6 +70,32 @@ public struct KeyedRandom: Sendable {
         return (c0, c1, c2, c3)
     }
 
+    /// `block` of the eight consecutive counters from `firstBlock`, side by side in SIMD lanes:
+    /// lane `l` of word `k` equals `block(firstBlock + l).k`. Dropout masks draw 32 numbers a pass this way.
+    @inlinable @inline(__always)
+    public func eightBlocks(from firstBlock: UInt64)
+        -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
+        let counters = SIMD8<UInt64>(repeating: firstBlock) &+ SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
+        var c0 = SIMD8<UInt32>(truncatingIfNeeded: counters)
+        var c1 = SIMD8<UInt32>(truncatingIfNeeded: counters &>> 32)
+        var c2 = SIMD8<UInt32>(repeating: 0), c3 = SIMD8<UInt32>(repeating: 0)
+        var k0 = key.0, k1 = key.1
+        let m0 = SIMD8<UInt64>(repeating: 0xD251_1F53), m1 = SIMD8<UInt64>(repeating: 0xCD9E_8D57)
+        for _ in 0..<10 {
+            let p0 = SIMD8<UInt64>(truncatingIfNeeded: c0) &* m0
+            let p1 = SIMD8<UInt64>(truncatingIfNeeded: c2) &* m1
+            let n0 = SIMD8<UInt32>(truncatingIfNeeded: p1 &>> 32) ^ c1 ^ k0
+            let n2 = SIMD8<UInt32>(truncatingIfNeeded: p0 &>> 32) ^ c3 ^ k1
+            c1 = SIMD8<UInt32>(truncatingIfNeeded: p1)
+            c3 = SIMD8<UInt32>(truncatingIfNeeded: p0)
+            c0 = n0
+            c2 = n2
+            k0 = k0 &+ 0x9E37_79B9
+            k1 = k1 &+ 0xBB67_AE85
+        }
+        return (c0, c1, c2, c3)
+    }
+
     /// A uniform number in [0, 1) for element `index`.
     @inlinable public func uniform(_ index: Int) -> Float {
         let word = block(UInt64(index >> 2))

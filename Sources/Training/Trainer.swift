@@ -149,7 +149,7 @@ public final class Trainer {
             if configuration.faults.nonFiniteSteps.contains(step), configuration.faults.rank == world.rank {
                 model.store.gradients[0] = .nan
             }
-            let locallyFinite = local.lossSum.isFinite && allFinite(model.store.gradients)
+            let locallyFinite = local.lossSum.isFinite && VectorMath.allFinite(model.store.gradients.baseAddress, model.store.gradients.count)
 
             // 2. One reduction of gradient sums and scalars.
             let communicationStart = monotonicSeconds()
@@ -170,8 +170,8 @@ public final class Trainer {
             if skip {
                 skippedSteps += 1
             } else {
-                scale(model.store.gradients, by: Float(1.0 / globalItems))
-                gradientNorm = norm(model.store.gradients)
+                VectorMath.scale(model.store.gradients.baseAddress, model.store.gradients.count, by: Float(1.0 / globalItems))
+                gradientNorm = VectorMath.norm(model.store.gradients.baseAddress, model.store.gradients.count)
                 appliedSteps += 1
                 optimizer.step(parameters: model.store.parameters, gradients: model.store.gradients,
                                context: StepContext(step: appliedSteps, learningRate: learningRate,
@@ -282,24 +282,4 @@ func parameterChecksum(_ buffer: FloatBuffer) -> Double {
     var sum = 0.0
     for i in 0..<buffer.count { sum += Double(buffer[i]) * Double(i % 251 + 1) }
     return sum
-}
-
-func allFinite(_ buffer: FloatBuffer) -> Bool {
-    // A sum is non-finite if any term is (NaN or ±∞), and it vectorizes.
-    var sum: Float = 0
-    let p = buffer.baseAddress
-    for i in 0..<buffer.count { sum += p[i] * 0 }
-    return sum == 0
-}
-
-func scale(_ buffer: FloatBuffer, by factor: Float) {
-    let p = buffer.baseAddress
-    for i in 0..<buffer.count { p[i] *= factor }
-}
-
-func norm(_ buffer: FloatBuffer) -> Double {
-    var sum = 0.0
-    let p = buffer.baseAddress
-    for i in 0..<buffer.count { sum += Double(p[i]) * Double(p[i]) }
-    return sum.squareRoot()
 }

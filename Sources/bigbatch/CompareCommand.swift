@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Reporting
 import Training

@@ -17,7 +17,7 @@ final class ConformanceCommandTests: XCTestCase {
         let lines = result.output.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines, [
             "FAIL  reference a.json is malformed: missing case, optimizer, hyperparameters, params or steps",
-            "FAIL  reference b.json is malformed: not valid JSON",
+            "FAIL  reference b.json is malformed: not valid JSON: expected a string key at byte 1",
             "FAIL  reference \(missing) cannot be read: no such file",
         ])
     }

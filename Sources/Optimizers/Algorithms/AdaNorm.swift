@@ -25,7 +25,7 @@ public final class ScaleByAdaNorm: GradientTransform {
         let rootC2 = biasCorrection(beta2, context.step).squareRoot()
         for (index, slot) in layout.slots.enumerated() {
             let g = buffers.updates + slot.offset, ms = m.baseAddress + slot.offset, vs = v.baseAddress + slot.offset
-            let norm = Float(sumOfSquares(g, slot.count).squareRoot())
+            let norm = Float(VectorMath.sumOfSquares(g, slot.count).squareRoot())
             let e = r * gradientNorm[index] + (1 - r) * norm
             gradientNorm[index] = e
             let scale: Float = norm < e && norm > 0 ? e / norm : 1

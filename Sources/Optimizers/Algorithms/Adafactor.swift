@@ -74,7 +74,7 @@ public final class ScaleByAdafactor: GradientTransform {
         var unfactoredOffset = 0
         for (index, slot) in layout.slots.enumerated() {
             let g = buffers.updates + slot.offset, p = buffers.parameters + slot.offset, n = slot.count
-            let rmsP = rms(p, n)
+            let rmsP = VectorMath.rms(p, n)
             let lr = s.scaleParameter ? Float(Double(max(s.epsilon2, rmsP)) * stepSize) : Float(stepSize)
             if !s.weightDecouple && s.weightDecay > 0 { for i in 0..<n { g[i] += s.weightDecay * p[i] } }
             if let f = factors[index] {
@@ -117,7 +117,7 @@ public final class ScaleByAdafactor: GradientTransform {
                 }
                 unfactoredOffset += n
             }
-            let factor = max(rms(g, n) / s.clipThreshold, 1)
+            let factor = max(VectorMath.rms(g, n) / s.clipThreshold, 1)
             let scale = lr / factor
             let decay = s.weightDecouple ? s.weightDecay * (s.fixedDecay ? 1 : lr) : 0
             if let m, let b1 = s.beta1 {

@@ -39,7 +39,7 @@ public final class Amos: GradientTransform {
         let correction = 1 - pow(Double(beta), Double(context.step))
         for (index, slot) in layout.slots.enumerated() {
             let g = buffers.updates + slot.offset, p = buffers.parameters + slot.offset, n = slot.count
-            let g2 = sumOfSquares(g, n) / Double(n)
+            let g2 = VectorMath.sumOfSquares(g, n) / Double(n)
             let initialRate = lr * Amos.expectedScale(slot.shape)
             let vi = Double(beta) * Double(v[index]) + (1 - Double(beta)) * g2
             v[index] = Float(vi)

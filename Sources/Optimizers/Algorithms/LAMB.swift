@@ -59,8 +59,8 @@ public final class LAMB: GradientTransform {
                 g[i] = ms[i] / (vs[i].squareRoot() + s.epsilon)
                 i += 1
             }
-            let weightNorm = min(Float(sumOfSquares(p, n).squareRoot()) * decayFactor, LAMB.weightNormClamp)
-            let updateNorm = Float(sumOfSquares(g, n).squareRoot())
+            let weightNorm = min(Float(VectorMath.sumOfSquares(p, n).squareRoot()) * decayFactor, LAMB.weightNormClamp)
+            let updateNorm = Float(VectorMath.sumOfSquares(g, n).squareRoot())
             var trust: Float = weightNorm == 0 || updateNorm == 0 ? 1 : weightNorm / (updateNorm + s.epsilon)
             if s.adam { trust = 1 }
             let step = lr * trust / correction1, shrink = 1 - decayFactor

@@ -76,7 +76,7 @@ public final class Muon: GradientTransform {
     /// Replaces the rows×columns matrix `g` by its Newton–Schulz approximate orthogonalization.
     func orthogonalize(_ g: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
         let n = rows * columns
-        let norm = Float(sumOfSquares(g, n).squareRoot()) + 1e-7
+        let norm = Float(VectorMath.sumOfSquares(g, n).squareRoot()) + 1e-7
         let transposed = rows > columns
         let r = transposed ? columns : rows, c = transposed ? rows : columns
         let x = x.baseAddress, y = y.baseAddress, a = a.baseAddress, b = b.baseAddress

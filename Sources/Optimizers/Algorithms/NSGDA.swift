@@ -28,7 +28,7 @@ public final class NSGDA: GradientTransform {
             let g = buffers.updates + slot.offset, p = buffers.parameters + slot.offset
             let ms = m.baseAddress + slot.offset, n = slot.count
             for i in 0..<n { ms[i] = mu * ms[i] + (1 - mu) * (g[i] + wd * p[i]) }
-            let norm = Float(sumOfSquares(ms, n).squareRoot()) / correction
+            let norm = Float(VectorMath.sumOfSquares(ms, n).squareRoot()) / correction
             let scale = -context.learningRate / (correction * (norm + epsilon))
             for i in 0..<n { g[i] = scale * ms[i] }
         }

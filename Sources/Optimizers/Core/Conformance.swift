@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import JSON
 import Tensors
 
 /// The outcome of replaying one reference trajectory.
@@ -44,9 +45,9 @@ public enum Conformance {
         }
         let root: JSONValue
         do {
-            root = try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
-            throw fail("not valid JSON")
+            root = try data.withUnsafeBytes { (bytes) throws(JSONSyntaxError) in try JSONParser.parse(bytes) }
+        } catch let error as JSONSyntaxError {
+            throw fail("not valid JSON: \(error.message) at byte \(error.offset)")
         }
         guard let caseName = root["case"]?.string, let algorithm = root["optimizer"]?.string,
               case .object(let hyper)? = root["hyperparameters"], case .array(let params)? = root["params"],
@@ -130,45 +131,20 @@ public enum Conformance {
     }
 }
 
-/// A JSON document, decoded without a fixed schema.
-indirect enum JSONValue: Decodable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
-    }
-
-    subscript(key: String) -> JSONValue? {
-        if case .object(let map) = self { return map[key] }
-        return nil
-    }
-
-    var string: String? { if case .string(let s) = self { return s }; return nil }
-    var number: Double? { if case .number(let x) = self { return x }; return nil }
-    var numbers: [Double]? {
-        guard case .array(let items) = self else { return nil }
-        let values = items.compactMap(\.number)
-        return values.count == items.count ? values : nil
-    }
-    var floats: [Float]? { numbers?.map(Float.init) }
-
+extension JSONValue {
     /// The configuration value a YAML file with the same content would give.
     var configValue: ConfigValue {
         switch self {
         case .null: return .null
         case .bool(let b): return .bool(b)
-        case .number(let x): return x == x.rounded() && abs(x) < 1e15 ? .int(Int(x)) : .double(x)
+        case .number:
+            let x = number ?? .nan
+            return x == x.rounded() && abs(x) < 1e15 ? .int(Int(x)) : .double(x)
         case .string(let s): return .string(s)
         case .array(let items): return .list(items.map(\.configValue))
         case .object(let map):
             var result = ConfigMap()
-            for (key, value) in map.sorted(by: { $0.key < $1.key }) { result[key] = value.configValue }
+            for (key, value) in map.sorted(by: { $0.key < $1.key }) where result[key] == nil { result[key] = value.configValue }
             return .map(result)
         }
     }

@@ -10,7 +10,7 @@ public final class ClipByGlobalNorm: GradientTransform {
     public init(maxNorm: Float) { self.maxNorm = maxNorm }
 
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
-        let norm = Float(sumOfSquares(buffers.updates + range.lowerBound, range.count).squareRoot())
+        let norm = Float(VectorMath.sumOfSquares(buffers.updates + range.lowerBound, range.count).squareRoot())
         guard norm > maxNorm else { return }
         let scale = maxNorm / norm, u = buffers.updates
         for i in range { u[i] *= scale }

@@ -25,7 +25,7 @@ public final class ConstrainedParameterRegularization: GradientTransform {
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         for (index, slot) in layout.slots.enumerated() where slot.shape.count >= 2 {
             let p = buffers.parameters + slot.offset, u = buffers.updates + slot.offset
-            let r = Float(sumOfSquares(p, slot.count))
+            let r = Float(VectorMath.sumOfSquares(p, slot.count))
             if context.step <= warmStart { bounds[index] = r }
             if context.step < warmStart { continue }
             let lambda = max(0, multipliers[index] + mu * (r - bounds[index]))

@@ -17,7 +17,7 @@ public final class GradientNormalization: GradientTransform {
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         for slot in layout.slots {
             let g = buffers.updates + slot.offset
-            let scale = 1 / (Float(sumOfSquares(g, slot.count).squareRoot()) + epsilon)
+            let scale = 1 / (Float(VectorMath.sumOfSquares(g, slot.count).squareRoot()) + epsilon)
             for e in 0..<slot.count { g[e] *= scale }
         }
     }

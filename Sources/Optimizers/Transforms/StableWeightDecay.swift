@@ -23,7 +23,7 @@ public final class StableWeightDecay: GradientTransform {
 
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         guard let g = buffers.originalGradients else { preconditionFailure("swd needs the original gradient") }
-        let mean = sumOfSquares(g + range.lowerBound, range.count) / Double(max(range.count, 1))
+        let mean = VectorMath.sumOfSquares(g + range.lowerBound, range.count) / Double(max(range.count, 1))
         let value = Double(beta2) * Double(meanSquare[0]) + (1 - Double(beta2)) * mean
         meanSquare[0] = Float(value)
         let corrected = value / (1 - pow(Double(beta2), Double(context.step)))

@@ -21,8 +21,8 @@ public final class TrustRatio: GradientTransform {
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         for slot in layout.slots where !(skipVectors && slot.shape.count < 2) {
             let p = buffers.parameters + slot.offset, u = buffers.updates + slot.offset
-            let weightNorm = Float(sumOfSquares(p, slot.count).squareRoot())
-            let updateNorm = Float(sumOfSquares(u, slot.count).squareRoot())
+            let weightNorm = Float(VectorMath.sumOfSquares(p, slot.count).squareRoot())
+            let updateNorm = Float(VectorMath.sumOfSquares(u, slot.count).squareRoot())
             guard weightNorm > 0 && updateNorm > 0 else { continue }
             let ratio = coefficient * context.learningRate * weightNorm / updateNorm
             for e in 0..<slot.count { u[e] *= ratio }

@@ -2,20 +2,20 @@
 ///
 /// ReLU's sign pattern is random, so a scalar `x > 0 ? a : b` loop mispredicts about half its
 /// branches; explicit vectors turn the choice into a blend and process eight floats at a time.
-enum Elementwise {
-    typealias Vector = SIMD8<Float>
-    static let width = Vector.scalarCount
+public enum Elementwise {
+    public typealias Vector = SIMD8<Float>
+    public static let width = Vector.scalarCount
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vector {
+    @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Vector {
         UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
     }
 
-    @inline(__always) static func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+    @inlinable @inline(__always) public static func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 
     /// y = x < 0 ? 0 : x over `range`: NaN and −0 pass through, in the vector body and the tail alike.
-    static func relu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>) {
+    @inlinable public static func relu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, range: Range<Int>) {
         var i = range.lowerBound
         let zero = Vector(repeating: 0)
         while i + width <= range.upperBound {
@@ -30,7 +30,7 @@ enum Elementwise {
     }
 
     /// dx = y > 0 ? dy : 0 over `range`, from the ReLU output `y`.
-    static func reluGradient(output y: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+    @inlinable public static func reluGradient(output y: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
                              into dx: UnsafeMutablePointer<Float>, range: Range<Int>) {
         var i = range.lowerBound
         let zero = Vector(repeating: 0)
@@ -45,7 +45,7 @@ enum Elementwise {
     }
 
     /// z = a · b over `range`.
-    static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>,
+    @inlinable public static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>,
                          range: Range<Int>) {
         var i = range.lowerBound
         while i + width <= range.upperBound {

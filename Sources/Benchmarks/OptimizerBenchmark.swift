@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import Optimizers
 import Tensors
 
 /// Measures an optimizer's step throughput on a synthetic layout (for `bigbatch bench optimizer`).

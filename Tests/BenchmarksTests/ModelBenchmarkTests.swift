@@ -1,7 +1,8 @@
+import Benchmarks
 import Tensors
 import XCTest
 
-@testable import Layers
+import Layers
 
 final class ModelBenchmarkTests: XCTestCase {
     /// Throughput, and with `profileLayers` one row per layer whose times add up to no more than a pass.

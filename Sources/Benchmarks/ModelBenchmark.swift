@@ -1,3 +1,4 @@
+import Layers
 import Tensors
 
 /// Throughput of forward + backward on synthetic data.

@@ -1,4 +1,5 @@
 import CMPI
+import Distributed
 import Tensors
 
 /// The trainer's gradient reduction against a bare `MPI_Allreduce` of the same buffer, interleaved

@@ -1,6 +1,6 @@
 /// A JSON value that keeps object members in file order, so duplicate keys stay visible
 /// (Foundation's `JSONSerialization` silently keeps one of them).
-enum JSONValue: Equatable {
+public indirect enum JSONValue: Equatable, Sendable {
     case object([(key: String, value: JSONValue)])
     case array([JSONValue])
     case string(String)
@@ -9,7 +9,7 @@ enum JSONValue: Equatable {
     case bool(Bool)
     case null
 
-    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.object(let a), .object(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
@@ -23,12 +23,29 @@ enum JSONValue: Equatable {
     }
 
     /// The value as a non-negative integer literal (no sign, fraction or exponent), or nil.
-    var nonNegativeInteger: Int? {
+    public var nonNegativeInteger: Int? {
         guard case .number(let text) = self, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
         return Int(text)
     }
 
-    var kind: String {
+    /// The member `key` of an object (the first, should the key repeat), or nil.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key == key }?.value
+    }
+
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+    /// A number's value as a Double (nil for any other kind of value).
+    public var number: Double? { if case .number(let text) = self { return Double(text) }; return nil }
+    /// An array of numbers, or nil if it is not one.
+    public var numbers: [Double]? {
+        guard case .array(let items) = self else { return nil }
+        let values = items.compactMap(\.number)
+        return values.count == items.count ? values : nil
+    }
+    public var floats: [Float]? { numbers?.map(Float.init) }
+
+    public var kind: String {
         switch self {
         case .object: "an object"
         case .array: "an array"
@@ -40,13 +57,14 @@ enum JSONValue: Equatable {
     }
 }
 
-struct JSONSyntaxError: Error {
-    let message: String
-    let offset: Int
+public struct JSONSyntaxError: Error, Sendable {
+    public let message: String
+    public let offset: Int
 }
 
-/// A strict RFC 8259 parser for the (small) safetensors header.
-struct JSONParser {
+/// A strict RFC 8259 parser for documents that may come from anyone (checkpoint headers,
+/// reference trajectories): depth-limited, duplicate keys kept visible.
+public struct JSONParser {
     private let bytes: UnsafeRawBufferPointer
     private var index = 0
     private var depth = 0
@@ -54,7 +72,7 @@ struct JSONParser {
     private static let maximumDepth = 64
 
     /// Parses exactly one value; only whitespace (the writer's space padding) may follow it.
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> JSONValue {
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()
         let value = try parser.parseValue()
@@ -240,8 +258,8 @@ struct JSONParser {
 
 /// Compact JSON output in the style of `serde_json` (the Python package's writer), so files
 /// written here match the Python package's byte for byte where its output is deterministic.
-enum JSONWriter {
-    static func appendString(_ string: String, to output: inout [UInt8]) {
+public enum JSONWriter {
+    public static func appendString(_ string: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
             switch byte {
@@ -263,7 +281,7 @@ enum JSONWriter {
         output.append(UInt8(ascii: "\""))
     }
 
-    static func appendIntegers(_ values: [Int], to output: inout [UInt8]) {
+    public static func appendIntegers(_ values: [Int], to output: inout [UInt8]) {
         output.append(UInt8(ascii: "["))
         for (position, value) in values.enumerated() {
             if position > 0 { output.append(UInt8(ascii: ",")) }

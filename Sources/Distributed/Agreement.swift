@@ -1,4 +1,3 @@
-import Distributed
 import Foundation
 
 /// A failure that every rank reports together: the message of the lowest failing rank.
@@ -6,6 +5,11 @@ public struct CollectiveFailure: Error, CustomStringConvertible {
     public let message: String
     public let failingRank: Int
     public var description: String { message }
+
+    public init(message: String, failingRank: Int) {
+        self.message = message
+        self.failingRank = failingRank
+    }
 }
 
 /// Runs `body` on every rank and makes all ranks agree on whether it succeeded.
