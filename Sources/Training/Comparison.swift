@@ -167,8 +167,8 @@ public final class ComparisonRunner {
             if variant.ranks == world.size {
                 let session = try TrainingSession(configuration: configuration, world: world,
                                                   runDirectory: variantDirectory, resume: nil)
-                info.steps = session.trainer.totalSteps
-                info.learningRate = session.trainer.schedule.peak
+                info.steps = session.totalSteps
+                info.learningRate = session.peakLearningRate
                 _ = try session.run()
             } else {
                 let configURL = directory.appendingPathComponent("\(variant.name).yaml")
@@ -177,11 +177,7 @@ public final class ComparisonRunner {
                 try launch(variant: variant, config: configURL, runDirectory: variantDirectory)
                 let steps = try RunMetrics.read(from: variantDirectory.appendingPathComponent("metrics.jsonl")).steps
                 info.steps = steps.last?.step ?? 0
-                info.learningRate = try Schedule(
-                    section: ConfigSection(configuration.scheduleTree, path: "schedule"),
-                    baseLearningRate: OptimizerCatalog.learningRate(
-                        section: ConfigSection(configuration.optimizerTree, path: "optimizer")),
-                    globalBatch: configuration.globalBatch, totalSteps: max(info.steps, 1)).peak
+                info.learningRate = try configuration.makeSchedule(totalSteps: max(info.steps, 1)).peak
             }
             info.complete = true
             if world.isRoot {

@@ -1,4 +1,3 @@
-import Checkpoints
 import Configuration
 import Distributed
 import Tensors
@@ -38,18 +37,10 @@ public enum DecompositionCheck {
         try tree.set(path: "batch.micro", to: .int(decomposition.microBatch))
         let variant = try TrainingConfiguration(tree: tree, source: configuration.source)
         return try BLAS.withThreadCount(decomposition.threads) {
-            let trainer = try Trainer(configuration: variant, world: world, runDirectory: nil, quiet: true)
-            precondition(trainer.model.threads == decomposition.threads, "the model did not take the BLAS thread count")
-            try trainer.run()
-            var state: [String: [Float]] = [:]
-            let parameters = trainer.model.store.parameters
-            for slot in trainer.model.layout.slots {
-                state[Checkpoint.parameterPrefix + slot.name] = Array(parameters.pointer[slot.range])
-            }
-            for tensor in trainer.optimizer.state {
-                state[TrainingSession.optimizerPrefix + tensor.name] = Array(tensor.storage.pointer)
-            }
-            return state
+            let session = try TrainingSession(configuration: variant, world: world, runDirectory: nil, resume: nil,
+                                              quiet: true)
+            _ = try session.run()
+            return session.finalState()
         }
     }
 

@@ -1,3 +1,4 @@
+import Checkpoints
 import Configuration
 import Data
 import Distributed
@@ -7,63 +8,50 @@ import Optimizers
 import Reporting
 import Tensors
 
-/// What a finished (or stopped) run reports.
-public struct TrainingSummary: Sendable {
-    public var steps: Int
-    public var skippedSteps: Int
-    public var testLoss: Double
-    public var testAccuracy: Double
-    public var seconds: Double
-    public var samplesPerSecond: Double
-}
-
-/// The training loop: R ranks × micro-batch b × k accumulation steps train exactly like one batch of R·b·k.
+/// One optimizer step at a time: R ranks × micro-batch b × k accumulation steps train exactly like
+/// one batch of R·b·k.
 ///
-/// One optimizer step:
+/// `step(from:)` is the whole of it:
 /// 1. k micro-steps: forward, *summed* loss and item count, backward accumulating into the flat
 ///    gradient buffer (zeroed once per optimizer step).
-/// 2. One reduction over the gradient sums and the scalars (loss sum, item count, non-finite ranks).
+/// 2. One reduction over the gradient sums and the `StepScalars`.
 /// 3. Divide once by the global item count; everything after that (clipping, the loss handed to
 ///    loss-aware optimizers, schedules, weight decay) sees the global values, identical on every rank.
 /// 4. A non-finite gradient on any rank makes every rank skip the step together.
+///
+/// The trainer owns the model, optimizer, schedule and batch plan and lets none of them out: the run
+/// loop (`TrainingSession`) asks it for steps, evaluations, checks and checkpoints.
 public final class Trainer {
     public let configuration: TrainingConfiguration
     public let world: any Communicator
-    public let model: Model
-    public let optimizer: any Optimizer
-    public let schedule: Schedule
-    public let plan: BatchPlan
-    public let trainSet: Dataset
-    public let testSet: Dataset
     public let totalSteps: Int
+    public var stepsPerEpoch: Int { plan.stepsPerEpoch }
+    /// The schedule's peak learning rate (the base rate scaled for the global batch).
+    public var peakLearningRate: Double { schedule.peak }
+    public var optimizerName: String { optimizer.name }
+
+    let model: Model
+    let optimizer: any Optimizer
+    let schedule: Schedule
+    let plan: BatchPlan
+    let trainSet: Dataset
+    let testSet: Dataset
     let preprocessing: Preprocessing
     let reducer: GradientReducer
-    let runDirectory: URL?
-    let metrics: MetricsWriter?
-    let progress: ProgressReporter?
+    let faults: FaultInjector
 
     /// Optimizer steps completed (applied or skipped).
     public private(set) var step = 0
     /// Steps skipped because some rank saw a non-finite gradient.
     public private(set) var skippedSteps = 0
-    /// Training seconds of the run before a resume, so that `elapsed` continues across it.
-    public private(set) var elapsedBefore = 0.0
-    /// Training seconds so far, including earlier sessions of a resumed run.
-    public var elapsed: Double { elapsedBefore + (runStart.map { monotonicSeconds() - $0 } ?? 0) }
-    private var runStart: Double?
     /// Updates actually applied (the optimizer's own step counter).
     public private(set) var appliedSteps = 0
-    /// Polled once per step: true stops every rank after the same step (signals).
-    public var stopRequested: () -> Bool = { false }
-    /// Called on every rank after each completed step (checkpoints).
-    public var onStepEnd: (Trainer) throws -> Void = { _ in }
 
-    /// Builds everything a run needs and agrees across ranks that it worked.
-    public init(configuration: TrainingConfiguration, world: any Communicator, runDirectory: URL?,
-                quiet: Bool = false, appendMetrics: Bool = false) throws {
+    /// Builds everything a run needs and agrees across ranks that it worked; rank 0's initial
+    /// parameters are broadcast to all.
+    public init(configuration: TrainingConfiguration, world: any Communicator) throws {
         self.configuration = configuration
         self.world = world
-        self.runDirectory = runDirectory
 
         // Every rank must run the same configuration.
         let fingerprint = Int64(bitPattern: configuration.fingerprint)
@@ -83,133 +71,68 @@ public final class Trainer {
             let plan = try BatchPlan(sampleCount: trainSet.count, globalBatch: configuration.globalBatch,
                                      microBatch: configuration.microBatch, worldSize: world.size,
                                      lastBatch: configuration.data.lastBatch, seed: configuration.seed)
-            let totalSteps: Int
-            switch configuration.duration {
-            case .epochs(let epochs): totalSteps = epochs * plan.stepsPerEpoch
-            case .steps(let steps): totalSteps = steps
-            }
-            let schedule = try Schedule(
-                section: ConfigSection(configuration.scheduleTree, path: "schedule"),
-                baseLearningRate: OptimizerCatalog.learningRate(
-                    section: ConfigSection(configuration.optimizerTree, path: "optimizer")),
-                globalBatch: configuration.globalBatch, totalSteps: totalSteps)
+            let totalSteps = configuration.totalSteps(stepsPerEpoch: plan.stepsPerEpoch)
+            let schedule = try configuration.makeSchedule(totalSteps: totalSteps)
             let preprocessing = try Preprocessing(config: configuration.data, trainingSet: trainSet)
-            if let runDirectory, world.isRoot { try Trainer.prepare(runDirectory: runDirectory, configuration: configuration) }
             return (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps)
         }
         (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps) = built
         reducer = GradientReducer(communicator: world, bucketBytes: configuration.bucketBytes)
+        faults = FaultInjector(configuration.faults, rank: world.rank, gradientCount: model.store.gradients.count)
 
         // Identical initial parameters everywhere: rank 0's, whatever the others computed.
         model.initializeParameters(seed: configuration.seed)
         try world.broadcast(model.store.parameters.pointer, root: 0)
+    }
 
-        if let runDirectory, world.isRoot {
-            let url = runDirectory.appendingPathComponent("metrics.jsonl")
-            // A fresh run starts a fresh log; a resumed one appends (the reader replaces the steps it redoes).
-            if !appendMetrics { try? FileManager.default.removeItem(at: url) }
-            metrics = try MetricsWriter(url: url)
+    /// A loader for this rank's micro-batches from the current step to the end of the run.
+    public func makeLoader() -> BatchLoader {
+        BatchLoader(dataset: trainSet, preprocessing: preprocessing, plan: plan, rank: world.rank,
+                    seed: configuration.seed, firstStep: step, lastStep: totalSteps)
+    }
+
+    /// One optimizer step on every rank: micro-steps, one reduction, divide once, update.
+    /// `stopRequested` rides along in the reduction, so that every rank learns that some rank was asked to stop.
+    public func step(from loader: BatchLoader, stopRequested: Bool = false) throws -> StepResult {
+        let stepStart = monotonicSeconds()
+        try faults.beforeStep(step)
+        let gradients = model.store.gradients
+
+        // 1. Micro-steps: summed losses, gradients accumulated.
+        let local = try accumulateMicroBatches(from: loader)
+        faults.afterMicroSteps(step, gradients: gradients)
+        let locallyFinite = local.lossSum.isFinite && VectorMath.allFinite(gradients.baseAddress, gradients.count)
+
+        // 2. One reduction of gradient sums and scalars.
+        let communicationStart = monotonicSeconds()
+        var packed = StepScalars(lossSum: local.lossSum, items: Double(local.items),
+                                 nonFiniteRanks: locallyFinite ? 0 : 1, stopRequests: stopRequested ? 1 : 0).packed
+        try reducer.reduce(gradients.pointer, scalars: &packed)
+        let scalars = StepScalars(packed: packed)
+        let optimizerStart = monotonicSeconds()
+        let skip = scalars.nonFiniteRanks > 0 || !scalars.lossSum.isFinite || scalars.items == 0
+
+        // 3. Divide once by the global count; update with global values.
+        var gradientNorm = Double.nan
+        let learningRate = schedule.learningRate(step: step + 1)
+        if skip {
+            skippedSteps += 1
         } else {
-            metrics = nil
+            VectorMath.scale(gradients.baseAddress, gradients.count, by: Float(1.0 / scalars.items))
+            gradientNorm = VectorMath.norm(gradients.baseAddress, gradients.count)
+            appliedSteps += 1
+            optimizer.step(parameters: model.store.parameters, gradients: gradients,
+                           context: StepContext(step: appliedSteps, learningRate: learningRate,
+                                                loss: Float(scalars.lossSum / scalars.items)))
         }
-        progress = world.isRoot && !quiet ? ProgressReporter(totalSteps: totalSteps, logEvery: configuration.logEvery) : nil
-    }
-
-    static func prepare(runDirectory: URL, configuration: TrainingConfiguration) throws {
-        do {
-            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-            try configuration.tree.yaml().write(to: runDirectory.appendingPathComponent("config.yaml"),
-                                                atomically: true, encoding: .utf8)
-        } catch {
-            throw TrainingError.runDirectory(path: runDirectory.path, reason: error.localizedDescription)
-        }
-    }
-
-    /// Trains until the configured number of steps, evaluating and checkpointing on the way.
-    @discardableResult
-    public func run() throws -> TrainingSummary {
-        let startTime = monotonicSeconds()
-        runStart = startTime
-        let loader = BatchLoader(dataset: trainSet, preprocessing: preprocessing, plan: plan, rank: world.rank,
-                                 seed: configuration.seed, firstStep: step, lastStep: totalSteps)
-        defer { loader.stop() }
-        var scalars = [Double](repeating: 0, count: 4)
-        var lastEvaluation: (loss: Double, accuracy: Double) = (.nan, .nan)
-        let evalEvery = configuration.evalEvery > 0 ? configuration.evalEvery : plan.stepsPerEpoch
-        var samplesSeen = 0
-
-        while step < totalSteps {
-            let stepStart = monotonicSeconds()
-            if let failAt = configuration.faults.failAtStep, failAt == step, configuration.faults.rank == world.rank {
-                throw TrainingError.injectedFailure(rank: world.rank, step: step)
-            }
-
-            // 1. Micro-steps: summed losses, gradients accumulated.
-            let local = try accumulateMicroBatches(from: loader)
-            if configuration.faults.nonFiniteSteps.contains(step), configuration.faults.rank == world.rank {
-                model.store.gradients[0] = .nan
-            }
-            let locallyFinite = local.lossSum.isFinite && VectorMath.allFinite(model.store.gradients.baseAddress, model.store.gradients.count)
-
-            // 2. One reduction of gradient sums and scalars.
-            let communicationStart = monotonicSeconds()
-            scalars[0] = local.lossSum
-            scalars[1] = Double(local.items)
-            scalars[2] = locallyFinite ? 0 : 1
-            // A stop request (signal) rides along, so every rank stops after the same step.
-            scalars[3] = stopRequested() ? 1 : 0
-            try reducer.reduce(model.store.gradients.pointer, scalars: &scalars)
-            let optimizerStart = monotonicSeconds()
-            let globalItems = scalars[1]
-            let skip = scalars[2] > 0 || !scalars[0].isFinite || globalItems == 0
-
-            // 3. Divide once by the global count; update with global values.
-            var gradientNorm = Double.nan
-            let learningRate = schedule.learningRate(step: step + 1)
-            let meanLoss = globalItems > 0 ? scalars[0] / globalItems : .nan
-            if skip {
-                skippedSteps += 1
-            } else {
-                VectorMath.scale(model.store.gradients.baseAddress, model.store.gradients.count, by: Float(1.0 / globalItems))
-                gradientNorm = VectorMath.norm(model.store.gradients.baseAddress, model.store.gradients.count)
-                appliedSteps += 1
-                optimizer.step(parameters: model.store.parameters, gradients: model.store.gradients,
-                               context: StepContext(step: appliedSteps, learningRate: learningRate,
-                                                    loss: Float(meanLoss)))
-            }
-            let end = monotonicSeconds()
-            step += 1
-            samplesSeen += Int(globalItems)
-
-            let record = StepRecord(
-                step: step, epoch: Double(step) / Double(plan.stepsPerEpoch), loss: meanLoss,
-                learningRate: Double(learningRate), gradientNorm: gradientNorm, items: Int(globalItems),
-                samplesPerSecond: globalItems / max(end - stepStart, 1e-9),
-                seconds: StepTimings(compute: local.computeSeconds, communication: optimizerStart - communicationStart,
-                                     optimizer: end - optimizerStart, data: local.dataSeconds),
-                elapsed: elapsedBefore + end - startTime, skipped: skip)
-            try metrics?.write(record)
-            progress?.update(record, epochs: plan.stepsPerEpoch)
-
-            if configuration.checksumEvery > 0 && step % configuration.checksumEvery == 0 {
-                try verifyParametersAgree()
-            }
-            if step % evalEvery == 0 || step == totalSteps {
-                lastEvaluation = try evaluate()
-                let evaluation = EvaluationRecord(step: step, epoch: Double(step) / Double(plan.stepsPerEpoch),
-                                                  elapsed: elapsedBefore + monotonicSeconds() - startTime,
-                                                  testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.accuracy)
-                try metrics?.write(evaluation)
-                progress?.report(evaluation)
-            }
-            try onStepEnd(self)
-            if scalars[3] > 0 { break }
-        }
-        progress?.finish()
-        let seconds = monotonicSeconds() - startTime
-        return TrainingSummary(steps: step, skippedSteps: skippedSteps, testLoss: lastEvaluation.loss,
-                               testAccuracy: lastEvaluation.accuracy, seconds: seconds,
-                               samplesPerSecond: samplesSeen > 0 ? Double(samplesSeen) / seconds : 0)
+        let end = monotonicSeconds()
+        step += 1
+        return StepResult(step: step, scalars: scalars, skipped: skip, learningRate: learningRate,
+                          gradientNorm: gradientNorm,
+                          timings: StepTimings(compute: local.computeSeconds,
+                                               communication: optimizerStart - communicationStart,
+                                               optimizer: end - optimizerStart, data: local.dataSeconds),
+                          seconds: end - stepStart)
     }
 
     /// This rank's share of one optimizer step: its k micro-batches, forward and backward, with the
@@ -225,42 +148,17 @@ public final class Trainer {
             let computeStart = monotonicSeconds()
             dataSeconds += computeStart - waitStart
             if batch.count > 0 {
-                if let naive = naiveScratch { naive.copy(from: model.store.gradients) }
+                faults.beforeMicroStep(gradients: model.store.gradients)
                 let loss = model.forwardBackward(inputs: batch.inputs, labels: batch.labels,
                                                  sampleIndices: batch.indices, count: batch.count,
                                                  seed: configuration.seed, step: step)
-                if let naive = naiveScratch {
-                    averageIntoNaive(previous: naive, items: loss.items)
-                    lossSum += loss.sum / Double(loss.items)
-                    items += 1
-                } else {
-                    lossSum += loss.sum
-                    items += loss.items
-                }
+                let added = faults.accumulate(loss, gradients: model.store.gradients)
+                lossSum += added.sum
+                items += added.items
             }
             computeSeconds += monotonicSeconds() - computeStart
         }
         return (lossSum, items, dataSeconds, computeSeconds)
-    }
-
-    /// The deliberately wrong accumulation of `debug.naive_accumulation`: the gradient buffer
-    /// becomes previous + (this micro-batch's sum) / its count, and the "items" reduced are
-    /// micro-batches, so the final division averages per-micro-batch means.
-    private func averageIntoNaive(previous: FloatBuffer, items: Int) {
-        let g = model.store.gradients.baseAddress, p = previous.baseAddress
-        let factor = 1 / Float(items)
-        for i in 0..<previous.count { g[i] = p[i] + (g[i] - p[i]) * factor }
-    }
-
-    private lazy var naiveScratch: FloatBuffer? =
-        configuration.faults.naiveAccumulation ? FloatBuffer(count: model.store.gradients.count) : nil
-
-    /// Continues a run from a checkpoint's counters.
-    func restoreCounters(step: Int, appliedSteps: Int, skippedSteps: Int, elapsed: Double) {
-        self.step = step
-        self.elapsedBefore = elapsed
-        self.appliedSteps = appliedSteps
-        self.skippedSteps = skippedSteps
     }
 
     /// Test loss and accuracy over the whole test set, each rank evaluating its shard.
@@ -270,11 +168,73 @@ public final class Trainer {
     }
 
     /// Fails loudly if any rank's parameters differ from the others'.
-    func verifyParametersAgree() throws {
+    public func verifyParametersAgree() throws {
         let checksum = parameterChecksum(model.store.parameters)
         let low = try world.allReduce(checksum, .min), high = try world.allReduce(checksum, .max)
         if low != high { throw TrainingError.parameterDivergence(step: step, minimum: low, maximum: high) }
     }
+
+    // MARK: Checkpoints
+
+    static let optimizerPrefix = "optimizer."
+
+    /// Every tensor of the training state by its checkpoint name: parameters (`param.`) and optimizer state (`optimizer.`).
+    public var stateTensors: [(name: String, shape: [Int], values: UnsafeMutableBufferPointer<Float>)] {
+        let parameters = model.store.parameters
+        return model.layout.slots.map { (Checkpoint.parameterPrefix + $0.name, $0.shape, parameters.slice($0.offset, $0.count)) }
+            + optimizer.state.map { (Self.optimizerPrefix + $0.name, $0.shape, $0.storage.pointer) }
+    }
+
+    /// Parameters, optimizer state and the position in training, under stable names.
+    public func snapshot(elapsed: Double) -> Checkpoint {
+        let metadata = CheckpointMetadata(
+            step: step, appliedSteps: appliedSteps, skippedSteps: skippedSteps, epoch: plan.epoch(ofStep: step),
+            position: step % plan.stepsPerEpoch, seed: configuration.seed, globalBatch: configuration.globalBatch,
+            worldSize: world.size, configurationHash: String(configuration.trajectoryFingerprint, radix: 16),
+            optimizer: optimizer.name, learningRate: schedule.learningRate(step: max(step, 1)),
+            version: TrainingSession.version, elapsed: elapsed)
+        var checkpoint = Checkpoint(metadata: metadata.strings)
+        for tensor in stateTensors {
+            checkpoint.append(tensor.name, shape: tensor.shape, floats: UnsafeBufferPointer(tensor.values))
+        }
+        return checkpoint
+    }
+
+    /// Puts parameters, optimizer state and counters back, after checking the checkpoint fits this run.
+    @discardableResult
+    public func restore(from checkpoint: Checkpoint) throws -> CheckpointMetadata {
+        let file = checkpoint.source
+        let metadata = try CheckpointMetadata(reading: checkpoint)
+        let fingerprint = String(configuration.trajectoryFingerprint, radix: 16)
+        if metadata.globalBatch != configuration.globalBatch {
+            throw ResumeError.mismatch(file: file, what: "global batch \(metadata.globalBatch) in the checkpoint, \(configuration.globalBatch) configured")
+        }
+        if metadata.configurationHash != fingerprint {
+            throw ResumeError.mismatch(file: file, what: "model, data, batch or seed differ from the configuration (hash \(metadata.configurationHash) vs \(fingerprint))")
+        }
+        if metadata.optimizer != optimizer.name {
+            throw ResumeError.mismatch(file: file, what: "optimizer \(metadata.optimizer) in the checkpoint, \(optimizer.name) configured")
+        }
+        guard metadata.step <= totalSteps else {
+            throw ResumeError.mismatch(file: file, what: "checkpoint step \(metadata.step) is beyond the run's \(totalSteps) steps")
+        }
+        try checkpoint.restore(into: model.store.parameters, layout: model.layout, prefix: Checkpoint.parameterPrefix)
+        let state = optimizer.state
+        let expected = Set(state.map { Self.optimizerPrefix + $0.name })
+        if let extra = checkpoint.tensors.map(\.name).first(where: { $0.hasPrefix(Self.optimizerPrefix) && !expected.contains($0) }) {
+            throw CheckpointError.unexpectedTensor(path: file, name: extra)
+        }
+        for tensor in state {
+            try checkpoint.load(Self.optimizerPrefix + tensor.name, shape: tensor.shape, into: tensor.storage)
+        }
+        step = metadata.step
+        appliedSteps = metadata.appliedSteps
+        skippedSteps = metadata.skippedSteps
+        return metadata
+    }
+
+    /// The learning rate of the step after `step` completed steps (what a resume continues with).
+    public func learningRate(afterStep step: Int) -> Double { Double(schedule.learningRate(step: max(step, 1))) }
 }
 
 /// A position-weighted sum, so that swapped or shifted values change it too.

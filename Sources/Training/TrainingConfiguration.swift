@@ -131,9 +131,23 @@ public struct TrainingConfiguration {
                                       ParameterSpec(name: "check.bias", shape: [2], role: .bias)])
         let optimizer = try ConfigSection(optimizerTree, path: "optimizer")
         _ = try OptimizerCatalog.make(section: optimizer, layout: layout)
-        _ = try Schedule(section: ConfigSection(scheduleTree, path: "schedule"),
-                         baseLearningRate: OptimizerCatalog.learningRate(section: ConfigSection(optimizerTree, path: "optimizer")),
-                         globalBatch: globalBatch, totalSteps: 1)
+        _ = try makeSchedule(totalSteps: 1)
+    }
+
+    /// The learning-rate schedule over `totalSteps`, its peak scaled for the global batch: the one
+    /// place a schedule is built from a configuration.
+    public func makeSchedule(totalSteps: Int) throws -> Schedule {
+        try Schedule(section: ConfigSection(scheduleTree, path: "schedule"),
+                     baseLearningRate: OptimizerCatalog.learningRate(section: ConfigSection(optimizerTree, path: "optimizer")),
+                     globalBatch: globalBatch, totalSteps: totalSteps)
+    }
+
+    /// Optimizer steps of the run, given the steps of one epoch.
+    public func totalSteps(stepsPerEpoch: Int) -> Int {
+        switch duration {
+        case .epochs(let epochs): epochs * stepsPerEpoch
+        case .steps(let steps): steps
+        }
     }
 
     /// A stable 64-bit fingerprint of the whole resolved configuration (FNV-1a over its YAML).

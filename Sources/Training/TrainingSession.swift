@@ -3,28 +3,54 @@ import Configuration
 import Distributed
 import Foundation
 import Optimizers
+import Reporting
 import Tensors
 
-/// A training run with its run directory: periodic and final checkpoints, exact resume, and a
-/// clean stop on request.
+/// What a finished (or stopped) run reports.
+public struct TrainingSummary: Sendable {
+    public var steps: Int
+    public var skippedSteps: Int
+    public var testLoss: Double
+    public var testAccuracy: Double
+    public var seconds: Double
+    public var samplesPerSecond: Double
+}
+
+/// A training run: the loop that asks the trainer for steps and, between them, writes the metrics,
+/// evaluates, checks that ranks agree and checkpoints — each explicitly, in that order. With a run
+/// directory it keeps `config.yaml`, `metrics.jsonl`, periodic and final checkpoints, resumes exactly
+/// and stops cleanly on request; without one it only trains (in-process checks and tests).
 public final class TrainingSession {
-    public let trainer: Trainer
-    public let runDirectory: URL
-    let checkpoints: CheckpointDirectory
+    let trainer: Trainer
+    public let configuration: TrainingConfiguration
+    public let runDirectory: URL?
+    let checkpoints: CheckpointDirectory?
     let world: any Communicator
+    let metrics: MetricsWriter?
+    let progress: ProgressReporter?
+    /// Training seconds of the run before a resume, so that `elapsed` continues across it.
+    private var elapsedBefore = 0.0
+    /// Polled once per step: true stops every rank after the same step (signals).
+    public var stopRequested: () -> Bool = { false }
 
     /// The library version recorded in checkpoints.
     public static let version = "0.1.0"
 
-    public init(configuration: TrainingConfiguration, world: any Communicator, runDirectory: URL, resume: URL?,
+    public var totalSteps: Int { trainer.totalSteps }
+    public var peakLearningRate: Double { trainer.peakLearningRate }
+    /// Steps completed so far.
+    public var step: Int { trainer.step }
+
+    public init(configuration: TrainingConfiguration, world: any Communicator, runDirectory: URL?, resume: URL?,
                 quiet: Bool = false) throws {
+        self.configuration = configuration
         self.world = world
         self.runDirectory = runDirectory
-        let checkpoints = CheckpointDirectory(url: runDirectory, keep: configuration.checkpointKeep)
+        let checkpoints = runDirectory.map { CheckpointDirectory(url: $0, keep: configuration.checkpointKeep) }
         self.checkpoints = checkpoints
         // An unwritable run directory is found before any training time is spent.
         try agree(world) {
-            if world.isRoot {
+            if let runDirectory, let checkpoints, world.isRoot {
                 try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
                 try checkpoints.preflight()
             }
@@ -35,14 +61,38 @@ public final class TrainingSession {
                 return try Checkpoint.read(from: file)
             }
         }
-        trainer = try Trainer(configuration: configuration, world: world, runDirectory: runDirectory, quiet: quiet,
-                              appendMetrics: resumeFile != nil)
+        let trainer = try Trainer(configuration: configuration, world: world)
+        self.trainer = trainer
+        var resumedFrom: CheckpointMetadata?
         if let resumeFile {
-            try agree(world) { try restore(from: resumeFile, configuration: configuration) }
+            resumedFrom = try agree(world) { try trainer.restore(from: resumeFile) }
         }
-        trainer.onStepEnd = { [unowned self] trainer in
-            let every = configuration.checkpointEvery
-            if every > 0 && trainer.step % every == 0 && trainer.step < trainer.totalSteps { try self.saveCheckpoint() }
+        if let runDirectory, world.isRoot {
+            let url = runDirectory.appendingPathComponent("metrics.jsonl")
+            // A fresh run starts a fresh log; a resumed one appends (the reader replaces the steps it redoes).
+            if resumeFile == nil { try? FileManager.default.removeItem(at: url) }
+            metrics = try MetricsWriter(url: url)
+        } else {
+            metrics = nil
+        }
+        progress = world.isRoot && !quiet
+            ? ProgressReporter(totalSteps: trainer.totalSteps, logEvery: configuration.logEvery) : nil
+        elapsedBefore = resumedFrom?.elapsed ?? 0
+        // Only a run that will start records its configuration (a refused resume leaves it as it was).
+        try agree(world) {
+            guard let runDirectory, world.isRoot else { return }
+            try Self.writeConfiguration(configuration, to: runDirectory)
+            if let resumeFile, let resumedFrom { try recordResume(from: resumeFile, metadata: resumedFrom) }
+        }
+    }
+
+    static func writeConfiguration(_ configuration: TrainingConfiguration, to runDirectory: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+            try configuration.tree.yaml().write(to: runDirectory.appendingPathComponent("config.yaml"),
+                                                atomically: true, encoding: .utf8)
+        } catch {
+            throw TrainingError.runDirectory(path: runDirectory.path, reason: error.localizedDescription)
         }
     }
 
@@ -61,14 +111,63 @@ public final class TrainingSession {
 
     /// Trains to the end (or to a requested stop), then writes the final checkpoint and `final.safetensors`.
     public func run() throws -> TrainingSummary {
-        let summary = try trainer.run()
-        try saveCheckpoint()
-        if trainer.step >= trainer.totalSteps {
+        let startTime = monotonicSeconds()
+        let loader = trainer.makeLoader()
+        defer { loader.stop() }
+        let stepsPerEpoch = trainer.stepsPerEpoch
+        let evalEvery = configuration.evalEvery > 0 ? configuration.evalEvery : stepsPerEpoch
+        var lastEvaluation: (loss: Double, accuracy: Double) = (.nan, .nan)
+        var samplesSeen = 0
+        while trainer.step < trainer.totalSteps {
+            let result = try trainer.step(from: loader, stopRequested: stopRequested())
+            samplesSeen += result.items
+            let step = result.step, epoch = Double(step) / Double(stepsPerEpoch)
+            let record = StepRecord(
+                step: step, epoch: epoch, loss: result.meanLoss, learningRate: Double(result.learningRate),
+                gradientNorm: result.gradientNorm, items: result.items,
+                samplesPerSecond: result.scalars.items / max(result.seconds, 1e-9), seconds: result.timings,
+                elapsed: elapsedBefore + monotonicSeconds() - startTime, skipped: result.skipped)
+            try metrics?.write(record)
+            progress?.update(record, epochs: stepsPerEpoch)
+
+            if configuration.checksumEvery > 0 && step % configuration.checksumEvery == 0 {
+                try trainer.verifyParametersAgree()
+            }
+            if step % evalEvery == 0 || step == trainer.totalSteps {
+                lastEvaluation = try trainer.evaluate()
+                let evaluation = EvaluationRecord(step: step, epoch: epoch,
+                                                  elapsed: elapsedBefore + monotonicSeconds() - startTime,
+                                                  testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.accuracy)
+                try metrics?.write(evaluation)
+                progress?.report(evaluation)
+            }
+            let every = configuration.checkpointEvery
+            if every > 0 && step % every == 0 && step < trainer.totalSteps {
+                try saveCheckpoint(elapsed: elapsedBefore + monotonicSeconds() - startTime)
+            }
+            if result.stopRequested { break }
+        }
+        progress?.finish()
+        let seconds = monotonicSeconds() - startTime
+        try saveCheckpoint(elapsed: elapsedBefore + seconds)
+        if let runDirectory, trainer.step >= trainer.totalSteps {
             try agree(world) {
-                if world.isRoot { try snapshot().write(to: runDirectory.appendingPathComponent("final.safetensors")) }
+                if world.isRoot {
+                    try trainer.snapshot(elapsed: elapsedBefore + seconds)
+                        .write(to: runDirectory.appendingPathComponent("final.safetensors"))
+                }
             }
         }
-        return summary
+        return TrainingSummary(steps: trainer.step, skippedSteps: trainer.skippedSteps, testLoss: lastEvaluation.loss,
+                               testAccuracy: lastEvaluation.accuracy, seconds: seconds,
+                               samplesPerSecond: samplesSeen > 0 ? Double(samplesSeen) / seconds : 0)
+    }
+
+    /// Every tensor of the training state by its checkpoint name (parameters and optimizer state).
+    public func finalState() -> [String: [Float]] {
+        var state: [String: [Float]] = [:]
+        for tensor in trainer.stateTensors { state[tensor.name] = Array(tensor.values) }
+        return state
     }
 
     /// Asks the trainer to stop at the next step boundary on SIGINT or SIGTERM (and SIGUSR1, which
@@ -77,101 +176,37 @@ public final class TrainingSession {
         for signalNumber in [SIGINT, SIGTERM, SIGUSR1] {
             signal(signalNumber) { _ in stopSignalReceived = 1 }
         }
-        trainer.stopRequested = { stopSignalReceived != 0 }
+        stopRequested = { stopSignalReceived != 0 }
     }
-
-    /// Parameters, optimizer state and the position in training, under stable names.
-    public func snapshot() -> Checkpoint {
-        let trainer = self.trainer
-        let configuration = trainer.configuration
-        var checkpoint = Checkpoint(metadata: [
-            "step": String(trainer.step),
-            "applied_steps": String(trainer.appliedSteps),
-            "skipped_steps": String(trainer.skippedSteps),
-            "epoch": String(trainer.plan.epoch(ofStep: trainer.step)),
-            "position": String(trainer.step % trainer.plan.stepsPerEpoch),
-            "seed": String(configuration.seed),
-            "global_batch": String(configuration.globalBatch),
-            "world_size": String(world.size),
-            "config_hash": String(configuration.trajectoryFingerprint, radix: 16),
-            "optimizer": trainer.optimizer.name,
-            "learning_rate": String(trainer.schedule.learningRate(step: max(trainer.step, 1))),
-            "version": TrainingSession.version,
-            "elapsed": String(trainer.elapsed),
-        ])
-        checkpoint.tensors += Checkpoint.tensors(from: trainer.model.layout, buffer: trainer.model.store.parameters,
-                                                 prefix: Checkpoint.parameterPrefix)
-        for tensor in trainer.optimizer.state {
-            checkpoint.append(TrainingSession.optimizerPrefix + tensor.name, shape: tensor.shape, from: tensor.storage)
-        }
-        return checkpoint
-    }
-
-    static let optimizerPrefix = "optimizer."
 
     /// Rank 0 writes atomically; every rank learns whether it worked before training goes on.
-    func saveCheckpoint() throws {
+    func saveCheckpoint(elapsed: Double) throws {
+        guard let checkpoints else { return }
         try agree(world) {
-            if world.isRoot { _ = try checkpoints.save(snapshot(), step: trainer.step) }
+            if world.isRoot { _ = try checkpoints.save(trainer.snapshot(elapsed: elapsed), step: trainer.step) }
         }
-    }
-
-    /// Puts parameters, optimizer state and counters back, after checking the checkpoint fits.
-    func restore(from checkpoint: Checkpoint, configuration: TrainingConfiguration) throws {
-        let file = checkpoint.source
-        func number(_ key: String) throws -> Int {
-            guard let text = checkpoint.metadata[key], let value = Int(text) else {
-                throw ResumeError.mismatch(file: file, what: "metadata '\(key)' is missing or not a number")
-            }
-            return value
-        }
-        let fingerprint = String(configuration.trajectoryFingerprint, radix: 16)
-        if let recorded = checkpoint.metadata["global_batch"], recorded != String(configuration.globalBatch) {
-            throw ResumeError.mismatch(file: file, what: "global batch \(recorded) in the checkpoint, \(configuration.globalBatch) configured")
-        }
-        if let recorded = checkpoint.metadata["config_hash"], recorded != fingerprint {
-            throw ResumeError.mismatch(file: file, what: "model, data, batch or seed differ from the configuration (hash \(recorded) vs \(fingerprint))")
-        }
-        if let recorded = checkpoint.metadata["optimizer"], recorded != trainer.optimizer.name {
-            throw ResumeError.mismatch(file: file, what: "optimizer \(recorded) in the checkpoint, \(trainer.optimizer.name) configured")
-        }
-        let step = try number("step"), applied = try number("applied_steps"), skipped = try number("skipped_steps")
-        guard step <= trainer.totalSteps else {
-            throw ResumeError.mismatch(file: file, what: "checkpoint step \(step) is beyond the run's \(trainer.totalSteps) steps")
-        }
-        try checkpoint.restore(into: trainer.model.store.parameters, layout: trainer.model.layout,
-                               prefix: Checkpoint.parameterPrefix)
-        let state = trainer.optimizer.state
-        let expected = Set(state.map { TrainingSession.optimizerPrefix + $0.name })
-        if let extra = checkpoint.tensors.map(\.name).first(where: { $0.hasPrefix(TrainingSession.optimizerPrefix) && !expected.contains($0) }) {
-            throw CheckpointError.unexpectedTensor(path: file, name: extra)
-        }
-        for tensor in state {
-            try checkpoint.load(TrainingSession.optimizerPrefix + tensor.name, shape: tensor.shape, into: tensor.storage)
-        }
-        let elapsed = checkpoint.metadata["elapsed"].flatMap(Double.init) ?? 0
-        trainer.restoreCounters(step: step, appliedSteps: applied, skippedSteps: skipped, elapsed: elapsed)
-        if world.isRoot { try recordResume(from: checkpoint, step: step) }
     }
 
     /// Appends to `resumes.jsonl` where the run continued from and with which learning rate, so that
     /// a schedule changed on resume (allowed) stays visible next to the metrics.
-    func recordResume(from checkpoint: Checkpoint, step: Int) throws {
+    func recordResume(from checkpoint: Checkpoint, metadata: CheckpointMetadata) throws {
+        guard let runDirectory else { return }
         let record: [String: Any] = [
-            "step": step,
+            "step": metadata.step,
             "checkpoint": checkpoint.source,
-            "checkpoint_learning_rate": checkpoint.metadata["learning_rate"].flatMap(Double.init) ?? Double.nan,
-            "learning_rate": Double(trainer.schedule.learningRate(step: max(step, 1))),
+            // The shortest decimal of the stored Float (0.05, not 0.05000000074505806).
+            "checkpoint_learning_rate": Double(String(metadata.learningRate)) ?? .nan,
+            "learning_rate": trainer.learningRate(afterStep: metadata.step),
             "world_size": world.size,
-            "checkpoint_world_size": checkpoint.metadata["world_size"].flatMap(Int.init) ?? 0,
-            "optimizer": trainer.configuration.optimizerTree.yaml().trimmingCharacters(in: .whitespacesAndNewlines),
-            "schedule": trainer.configuration.scheduleTree.yaml().trimmingCharacters(in: .whitespacesAndNewlines),
+            "checkpoint_world_size": metadata.worldSize,
+            "optimizer": configuration.optimizerTree.yaml().trimmingCharacters(in: .whitespacesAndNewlines),
+            "schedule": configuration.scheduleTree.yaml().trimmingCharacters(in: .whitespacesAndNewlines),
         ]
         var line = try JSONSerialization.data(withJSONObject: record.filter { !(($0.value as? Double)?.isNaN ?? false) },
                                               options: [.sortedKeys])
         line.append(0x0A)
         let url = runDirectory.appendingPathComponent("resumes.jsonl")
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         try handle.seekToEnd()

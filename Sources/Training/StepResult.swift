@@ -1,0 +1,52 @@
+import Reporting
+
+/// The scalars of one optimizer step that ride along with its gradient reduction, summed over ranks
+/// in double precision (so that item counts stay exact up to 2⁵³).
+public struct StepScalars: Equatable, Sendable {
+    /// Σ of the per-item losses, over every rank's micro-batches.
+    public var lossSum: Double
+    /// Items the loss counted (samples, or targets that are not ignored).
+    public var items: Double
+    /// Ranks that saw a non-finite gradient or loss; any makes every rank skip the step.
+    public var nonFiniteRanks: Double
+    /// Ranks asked to stop (a signal); any makes every rank stop after this step.
+    public var stopRequests: Double
+
+    public init(lossSum: Double = 0, items: Double = 0, nonFiniteRanks: Double = 0, stopRequests: Double = 0) {
+        self.lossSum = lossSum
+        self.items = items
+        self.nonFiniteRanks = nonFiniteRanks
+        self.stopRequests = stopRequests
+    }
+
+    /// The order in which the reduction carries them.
+    var packed: [Double] { [lossSum, items, nonFiniteRanks, stopRequests] }
+
+    init(packed: [Double]) {
+        precondition(packed.count == 4, "step scalars are 4 values, got \(packed.count)")
+        self.init(lossSum: packed[0], items: packed[1], nonFiniteRanks: packed[2], stopRequests: packed[3])
+    }
+}
+
+/// What one optimizer step did, identical on every rank: the reduced scalars and what followed
+/// from them.
+public struct StepResult: Sendable {
+    /// Optimizer steps completed (applied or skipped), this one included.
+    public var step: Int
+    /// The reduced scalars of the step.
+    public var scalars: StepScalars
+    /// Whether the update was skipped: a non-finite gradient or loss on some rank, or nothing counted.
+    public var skipped: Bool
+    public var learningRate: Float
+    /// The norm of the mean gradient; NaN when the step was skipped.
+    public var gradientNorm: Double
+    /// Where the step's wall time went.
+    public var timings: StepTimings
+    /// The step's wall time.
+    public var seconds: Double
+
+    /// The global mean loss (NaN when nothing was counted).
+    public var meanLoss: Double { scalars.items > 0 ? scalars.lossSum / scalars.items : .nan }
+    public var items: Int { Int(scalars.items) }
+    public var stopRequested: Bool { scalars.stopRequests > 0 }
+}
