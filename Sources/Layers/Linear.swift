@@ -1,8 +1,11 @@
 import Tensors
 
-/// y = W·x + b over the flattened sample; weight `[out, in]` (output axis 0), bias `[out]`.
+/// y = W·x + b over the last axis: `[..., in] → [..., out]`; weight `[out, in]` (output axis 0),
+/// bias `[out]`.
 ///
-/// Any input shape is accepted and read as a flat vector, so an MLP needs no separate flatten.
+/// Every position of every sample is one row of a single GEMM (a batch of B sequences of T
+/// tokens is B·T rows), as PyTorch's `nn.Linear` acts on the last dimension. Images go through an
+/// explicit `Flatten` first.
 public final class Linear: Layer {
     public let name: String
     public let inputShape: [Int]
@@ -21,10 +24,13 @@ public final class Linear: Layer {
         }
         self.name = name
         self.inputShape = inputShape
-        self.inFeatures = inputShape.reduce(1, *)
+        self.inFeatures = inputShape[inputShape.count - 1]
         self.outFeatures = outFeatures
-        self.outputShape = [outFeatures]
+        self.outputShape = inputShape.dropLast() + [outFeatures]
     }
+
+    /// Rows of the product per sample: the positions along the leading axes.
+    public var positions: Int { inputCount / inFeatures }
 
     public var parameterSpecs: [ParameterSpec] {
         [ParameterSpec(name: "\(name).weight", shape: [outFeatures, inFeatures], role: .weight, outputAxis: 0),
@@ -38,30 +44,30 @@ public final class Linear: Layer {
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
-        let weight = weight.bound(name), bias = bias.bound(name)
-        for b in 0..<batch { (output + b * outFeatures).update(from: bias.value, count: outFeatures) }
-        BLAS.gemm(transposeB: true, m: batch, n: outFeatures, k: inFeatures,
+        let weight = weight.bound(name), bias = bias.bound(name), rows = batch * positions
+        for r in 0..<rows { (output + r * outFeatures).update(from: bias.value, count: outFeatures) }
+        BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures,
                   a: input, b: weight.value, beta: 1, c: output)
     }
 
     public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
-        let weight = weight.bound(name), bias = bias.bound(name)
+        let weight = weight.bound(name), bias = bias.bound(name), rows = batch * positions
         // dW += dYᵀ·X, accumulated straight into the flat gradient buffer.
-        BLAS.gemm(transposeA: true, m: outFeatures, n: inFeatures, k: batch,
+        BLAS.gemm(transposeA: true, m: outFeatures, n: inFeatures, k: rows,
                   a: outputGradient, b: input, beta: 1, c: weight.gradient)
         let biasGradient = bias.gradient, n = outFeatures
-        for b in 0..<batch {
-            let row = outputGradient + b * n
+        for r in 0..<rows {
+            let row = outputGradient + r * n
             for o in 0..<n { biasGradient[o] += row[o] }
         }
         if let inputGradient {
-            BLAS.gemm(m: batch, n: inFeatures, k: outFeatures, a: outputGradient, b: weight.value, c: inputGradient)
+            BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: outputGradient, b: weight.value, c: inputGradient)
         }
     }
 
     public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {
-        let product = 2 * Double(inFeatures * outFeatures)
-        return (product + Double(outFeatures), product * (inputGradient ? 2 : 1) + Double(outFeatures))
+        let product = 2 * Double(positions * inFeatures * outFeatures), bias = Double(positions * outFeatures)
+        return (product + bias, product * (inputGradient ? 2 : 1) + bias)
     }
 }

@@ -49,7 +49,7 @@ public final class Model {
     public init(spec: ModelSpec, inputShape: [Int], classes: Int) throws(ModelError) {
         guard classes > 0 else { throw .invalidArgument(layer: "model", reason: "classes must be positive, got \(classes)") }
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw .inputShape(layer: "model (\(spec.kind.rawValue))", expected: "positive sizes", found: inputShape)
+            throw .inputShape(layer: "model (\(spec.kind))", expected: "positive sizes", found: inputShape)
         }
         self.spec = spec
         self.inputShape = inputShape
@@ -58,7 +58,7 @@ public final class Model {
         network = try Sequential(layers, name: "model")
         store = ParameterStore(layout: ParameterLayout(network.parameterSpecs))
         network.bind(store)
-        loss = SoftmaxCrossEntropy(classes: classes, ignoreIndex: Int32(clamping: spec.ignoreIndex))
+        loss = SoftmaxCrossEntropy(classes: classes, ignoreIndex: Int32(clamping: spec.common.ignoreIndex))
         replicas = [Replica(network: network, store: store)]
         threads = max(1, BLAS.threadCount)
     }
@@ -109,62 +109,11 @@ public final class Model {
     }
 
     static func layers(spec: ModelSpec, inputShape: [Int], classes: Int) throws(ModelError) -> [any Layer] {
-        var layers: [any Layer] = []
-        var shape = inputShape
-        func add(_ layer: any Layer) {
-            layers.append(layer)
-            shape = layer.outputShape
-        }
-        var next: String { "layers.\(layers.count)" }
-        func activationAndDropout() throws(ModelError) {
-            add(ActivationLayer(name: next, inputShape: shape, activation: spec.activation))
-            add(try Dropout(name: next, inputShape: shape, probability: spec.dropout, layerIndex: layers.count))
-        }
-        switch spec.kind {
-        case .mlp:
-            for width in spec.hidden {
-                add(try Linear(name: next, inputShape: shape, outFeatures: width))
-                switch spec.norm {
-                case .none: break
-                case .layernorm: add(LayerNorm(name: next, inputShape: shape))
-                case .rmsnorm: add(RMSNorm(name: next, inputShape: shape))
-                }
-                try activationAndDropout()
-            }
-        case .cnn:
-            guard shape.count == 3 else {
-                throw .inputShape(layer: "\(next) (Conv2d)", expected: "[C, H, W]", found: shape)
-            }
-            for width in spec.channels {
-                add(try Conv2d(name: next, inputShape: shape, outChannels: width, kernelSize: spec.kernelSize,
-                               stride: spec.stride, padding: spec.padding))
-                switch (spec.pool, spec.activation) {
-                case (.max, .relu):
-                    // relu(max(x)) = max(relu(x)) with the same winner and the same gradient, so
-                    // pooling first gives identical results with ReLU on a quarter of the values.
-                    add(try MaxPool2d(name: next, inputShape: shape, kernel: 2, stride: 2))
-                    add(ActivationLayer(name: next, inputShape: shape, activation: spec.activation))
-                case (.max, _):
-                    add(ActivationLayer(name: next, inputShape: shape, activation: spec.activation))
-                    add(try MaxPool2d(name: next, inputShape: shape, kernel: 2, stride: 2))
-                case (.avg, _):
-                    add(ActivationLayer(name: next, inputShape: shape, activation: spec.activation))
-                    add(try AvgPool2d(name: next, inputShape: shape, kernel: 2, stride: 2))
-                }
-            }
-            add(Flatten(name: next, inputShape: shape))
-            add(try Dropout(name: next, inputShape: shape, probability: spec.dropout, layerIndex: layers.count))
-            for width in spec.dense {
-                add(try Linear(name: next, inputShape: shape, outFeatures: width))
-                try activationAndDropout()
-            }
-        }
-        add(try Linear(name: next, inputShape: shape, outFeatures: classes))
-        return layers
+        try spec.layers(inputShape: inputShape, classes: classes)
     }
 
     public func initializeParameters(seed: UInt64) {
-        spec.initialization.initialize(store, seed: seed, activation: spec.activation)
+        spec.common.initialization.initialize(store, seed: seed, activation: spec.common.activation)
     }
 
     /// Forward, summed loss, backward accumulating into `store.gradients` (never zeroes them).

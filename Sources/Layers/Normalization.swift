@@ -1,8 +1,9 @@
 import Tensors
 
-/// Normalizes each sample over all its features, then scales and shifts per feature.
+/// Normalizes each position over the last axis (its features), then scales and shifts per feature:
+/// a `[T, D]` sample is T vectors of D features, as in a transformer; a `[D]` sample is one.
 ///
-/// Statistics are per sample, never per batch, so micro-batching leaves results unchanged
+/// Statistics are per position, never per batch, so micro-batching leaves results unchanged
 /// (unlike BatchNorm). Scale `weight` (role `.scale`, initialized to 1) and `bias` (zero).
 public final class LayerNorm: Layer {
     public let name: String
@@ -15,14 +16,19 @@ public final class LayerNorm: Layer {
     private let statistics = Workspace()
 
     public init(name: String, inputShape: [Int], epsilon: Float = 1e-5) {
+        precondition(!inputShape.isEmpty, "\(name): LayerNorm needs at least one axis")
         self.name = name
         self.inputShape = inputShape
         self.epsilon = epsilon
     }
 
+    /// Features per position (the last axis) and positions per sample.
+    public var features: Int { inputShape[inputShape.count - 1] }
+    public var positions: Int { inputCount / features }
+
     public var parameterSpecs: [ParameterSpec] {
-        [ParameterSpec(name: "\(name).weight", shape: [inputCount], role: .scale, outputAxis: 0),
-         ParameterSpec(name: "\(name).bias", shape: [inputCount], role: .bias, outputAxis: 0)]
+        [ParameterSpec(name: "\(name).weight", shape: [features], role: .scale, outputAxis: 0),
+         ParameterSpec(name: "\(name).bias", shape: [features], role: .bias, outputAxis: 0)]
     }
 
     public func bind(_ store: ParameterStore) {
@@ -30,13 +36,13 @@ public final class LayerNorm: Layer {
         shift = BoundParameter(store, "\(name).bias")
     }
 
-    public func reserve(batch: Int) { statistics.reserve(2 * batch) }
+    public func reserve(batch: Int) { statistics.reserve(2 * batch * positions) }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
         let gamma = scale.bound(name).value, beta = shift.bound(name).value
-        let n = inputCount, stats = statistics.pointer
-        for b in 0..<batch {
+        let n = features, stats = statistics.pointer
+        for b in 0..<batch * positions {
             let x = input + b * n, y = output + b * n
             var sum: Float = 0
             for i in 0..<n { sum += x[i] }
@@ -53,8 +59,8 @@ public final class LayerNorm: Layer {
     public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
         let scale = scale.bound(name), shift = shift.bound(name)
-        let gamma = scale.value, n = inputCount, stats = statistics.pointer
-        for b in 0..<batch {
+        let gamma = scale.value, n = features, stats = statistics.pointer
+        for b in 0..<batch * positions {
             let x = input + b * n, dy = outputGradient + b * n
             let mean = stats[2 * b], rstd = stats[2 * b + 1]
             var meanG: Float = 0, meanGX: Float = 0
@@ -82,7 +88,8 @@ public final class LayerNorm: Layer {
     }
 }
 
-/// Divides each sample by its root mean square, then scales per feature (no centring, no shift).
+/// Divides each position's features (the last axis) by their root mean square, then scales per
+/// feature (no centring, no shift).
 public final class RMSNorm: Layer {
     public let name: String
     public let inputShape: [Int]
@@ -93,24 +100,29 @@ public final class RMSNorm: Layer {
     private let statistics = Workspace()
 
     public init(name: String, inputShape: [Int], epsilon: Float = 1e-6) {
+        precondition(!inputShape.isEmpty, "\(name): RMSNorm needs at least one axis")
         self.name = name
         self.inputShape = inputShape
         self.epsilon = epsilon
     }
 
+    /// Features per position (the last axis) and positions per sample.
+    public var features: Int { inputShape[inputShape.count - 1] }
+    public var positions: Int { inputCount / features }
+
     public var parameterSpecs: [ParameterSpec] {
-        [ParameterSpec(name: "\(name).weight", shape: [inputCount], role: .scale, outputAxis: 0)]
+        [ParameterSpec(name: "\(name).weight", shape: [features], role: .scale, outputAxis: 0)]
     }
 
     public func bind(_ store: ParameterStore) { scale = BoundParameter(store, "\(name).weight") }
 
-    public func reserve(batch: Int) { statistics.reserve(batch) }
+    public func reserve(batch: Int) { statistics.reserve(batch * positions) }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
         let gamma = scale.bound(name).value
-        let n = inputCount, stats = statistics.pointer
-        for b in 0..<batch {
+        let n = features, stats = statistics.pointer
+        for b in 0..<batch * positions {
             let x = input + b * n, y = output + b * n
             var squares: Float = 0
             for i in 0..<n { squares += x[i] * x[i] }
@@ -123,8 +135,8 @@ public final class RMSNorm: Layer {
     public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
         let scale = scale.bound(name)
-        let gamma = scale.value, n = inputCount, stats = statistics.pointer
-        for b in 0..<batch {
+        let gamma = scale.value, n = features, stats = statistics.pointer
+        for b in 0..<batch * positions {
             let x = input + b * n, dy = outputGradient + b * n
             let r = stats[b]
             var meanGX: Float = 0

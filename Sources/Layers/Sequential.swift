@@ -15,6 +15,10 @@ public final class Sequential {
     /// What each layer's output was in the last `forward`: its own buffer, or its input when skipped.
     private var produced: [UnsafePointer<Float>?]
     private var skipped: [Bool]
+    /// The first layer with parameters: no layer before it needs a gradient unless the caller asks
+    /// for the chain's input gradient (a leading flatten costs nothing in backward, and the first
+    /// Linear after it skips its input-gradient product).
+    private let firstWithParameters: Int
     public private(set) var capacity = 0
     /// When set, every pass adds each layer's wall time here (`bench model --layers`).
     public var timings: LayerTimings?
@@ -34,6 +38,7 @@ public final class Sequential {
         outputs = layers.map { _ in Workspace() }
         produced = Array(repeating: nil, count: layers.count)
         skipped = Array(repeating: false, count: layers.count)
+        firstWithParameters = layers.firstIndex { !$0.parameterSpecs.isEmpty } ?? layers.count
     }
 
     public var parameterSpecs: [ParameterSpec] { layers.flatMap(\.parameterSpecs) }
@@ -80,13 +85,15 @@ public final class Sequential {
     public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
         var upstream = outputGradient
-        for index in stride(from: layers.count - 1, through: 0, by: -1) where !skipped[index] {
+        // Below this index nothing needs a gradient: no parameters, and no caller asking.
+        let lowest = inputGradient == nil ? firstWithParameters : 0
+        for index in stride(from: layers.count - 1, through: lowest, by: -1) where !skipped[index] {
             guard let layerOutput = produced[index], let layerInput = index == 0 ? input : produced[index - 1] else {
                 preconditionFailure("backward before forward")
             }
             // The buffer not holding the upstream gradient (skipped layers break a fixed alternation).
             let free = upstream == UnsafePointer(gradients.0.pointer) ? gradients.1 : gradients.0
-            let downstream = index == 0 ? inputGradient : free.pointer
+            let downstream = index == 0 ? inputGradient : (index > lowest ? free.pointer : nil)
             let start = timings == nil ? 0 : monotonicSeconds()
             layers[index].backward(input: layerInput, output: layerOutput, outputGradient: upstream,
                                    inputGradient: downstream, batch: batch, context: context)
@@ -98,7 +105,8 @@ public final class Sequential {
     public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {
         var total = (forward: 0.0, backward: 0.0)
         for (index, layer) in layers.enumerated() {
-            let f = layer.flops(inputGradient: index > 0 || inputGradient)
+            if index < firstWithParameters && !inputGradient { continue }
+            let f = layer.flops(inputGradient: index > firstWithParameters || inputGradient)
             total.forward += f.forward
             total.backward += f.backward
         }

@@ -5,9 +5,40 @@ import XCTest
 
 final class LayerGradientTests: XCTestCase {
     func testLinear() throws {
+        let flat = try Linear(name: "layers.0", inputShape: [12], outFeatures: 5)
+        checkLayerGradients(flat, batch: 4, input: randomNormals(4 * 12, seed: 1))
+        // Over the last axis: [2, 3, 2] is six positions of two features, one GEMM row each.
         let layer = try Linear(name: "layers.0", inputShape: [2, 3, 2], outFeatures: 5)
-        XCTAssertEqual(layer.inFeatures, 12)
+        XCTAssertEqual(layer.inFeatures, 2)
+        XCTAssertEqual(layer.positions, 6)
+        XCTAssertEqual(layer.outputShape, [2, 3, 5])
+        XCTAssertEqual(layer.parameterSpecs.map(\.shape), [[5, 2], [5]])
         checkLayerGradients(layer, batch: 4, input: randomNormals(4 * 12, seed: 1))
+    }
+
+    /// A last-axis layer over a [T, D] sample equals the same layer over T samples of [D], bit for bit.
+    func testLastAxisLayersActPerPosition() throws {
+        let positions = 3, features = 4, batch = 2
+        let input = randomNormals(batch * positions * features, seed: 31)
+        let cases: [(any Layer, any Layer)] = [
+            (try Linear(name: "l", inputShape: [positions, features], outFeatures: 5),
+             try Linear(name: "l", inputShape: [features], outFeatures: 5)),
+            (LayerNorm(name: "l", inputShape: [positions, features]), LayerNorm(name: "l", inputShape: [features])),
+            (RMSNorm(name: "l", inputShape: [positions, features]), RMSNorm(name: "l", inputShape: [features])),
+        ]
+        for (sequence, single) in cases {
+            XCTAssertEqual(sequence.parameterSpecs.map(\.shape), single.parameterSpecs.map(\.shape))
+            func run(_ layer: any Layer, batch: Int) -> [Float] {
+                let store = ParameterStore(layout: ParameterLayout(layer.parameterSpecs))
+                layer.bind(store)
+                for i in 0..<store.parameters.count { store.parameters[i] = 0.5 + 0.1 * Float(i % 7) - 0.3 * Float(i % 2) }
+                layer.reserve(batch: batch)
+                var output = [Float](repeating: .nan, count: batch * layer.outputCount)
+                layer.forward(input, into: &output, batch: batch, context: .evaluation)
+                return output
+            }
+            XCTAssertEqual(run(sequence, batch: batch), run(single, batch: batch * positions), "\(type(of: sequence))")
+        }
     }
 
     func testConv2dPadded() throws {
@@ -113,6 +144,11 @@ final class LayerGradientTests: XCTestCase {
         checkLayerGradients(LayerNorm(name: "layers.1", inputShape: [10]), batch: 3, input: randomNormals(30, seed: 13),
                             epsilon: 1e-3)
         checkLayerGradients(RMSNorm(name: "layers.1", inputShape: [10]), batch: 3, input: randomNormals(30, seed: 14),
+                            epsilon: 1e-3)
+        // Per position over the last axis of a [4, 5] sample.
+        checkLayerGradients(LayerNorm(name: "layers.1", inputShape: [4, 5]), batch: 3, input: randomNormals(60, seed: 15),
+                            epsilon: 1e-3)
+        checkLayerGradients(RMSNorm(name: "layers.1", inputShape: [4, 5]), batch: 3, input: randomNormals(60, seed: 16),
                             epsilon: 1e-3)
     }
 

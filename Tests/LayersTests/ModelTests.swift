@@ -129,7 +129,8 @@ final class ModelTests: XCTestCase {
         XCTAssertThrowsError(try spec(yaml: "model:\n  kind: rnn\n"))
         XCTAssertThrowsError(try spec(yaml: "model:\n  hidden: [10]\n"))
         let defaults = try spec(yaml: "model:\n  kind: cnn\n  kernel_size: 5\n")
-        XCTAssertEqual(defaults.padding, 2)
+        guard case .cnn(let cnn) = defaults else { return XCTFail("\(defaults) is not a CNN") }
+        XCTAssertEqual(cnn.padding, 2)
     }
 
     func testShapeErrorsNameLayerAndShapes() throws {
