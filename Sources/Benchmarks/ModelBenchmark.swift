@@ -39,7 +39,7 @@ public enum ModelBenchmark {
                     var step = 0
                     func iterate() {
                         model.store.zeroGradients()
-                        _ = model.forwardBackward(inputs: inputs, labels: labels, sampleIndices: indices,
+                        _ = model.forwardBackward(inputs: inputs, targets: labels, sampleIndices: indices,
                                                   count: batch, seed: 1, step: step)
                         step += 1
                     }

@@ -1,19 +1,27 @@
 import Tensors
 
-/// Forward-only results over a set of samples.
+/// Forward-only results over a set of samples: the summed loss, the items it counts, and the
+/// task's metric sums (one per `Task.metricNames`), all to be divided by `items` once every part is in.
 public struct Evaluation: Sendable, Equatable {
     public var lossSum: Double
-    public var correct: Int
     public var items: Int
+    public var metricSums: [Double]
 
-    public init(lossSum: Double = 0, correct: Int = 0, items: Int = 0) {
+    public init(lossSum: Double = 0, items: Int = 0, metricSums: [Double]) {
         self.lossSum = lossSum
-        self.correct = correct
         self.items = items
+        self.metricSums = metricSums
+    }
+
+    mutating func add(_ other: Evaluation) {
+        lossSum += other.lossSum
+        items += other.items
+        for i in metricSums.indices { metricSums[i] += other.metricSums[i] }
     }
 }
 
-/// A network built from a `ModelSpec`, its flat parameters, and a summed softmax cross-entropy.
+/// A network built from a `ModelSpec`, its flat parameters, and the `Task` that turns its outputs and
+/// the targets into summed losses and metrics.
 ///
 /// Layers are numbered in order like a PyTorch `nn.Sequential` (`layers.0.weight`, …), so names
 /// depend only on the spec. Dropout layers are always present (identity when p = 0), which keeps
@@ -32,7 +40,7 @@ public final class Model {
     /// The first replica's network: the one layer names and profiles refer to.
     public let network: Sequential
     public let store: ParameterStore
-    public let loss: SoftmaxCrossEntropy
+    public let task: any Task
     /// Threads a pass splits its samples over (BLAS's thread count when the model was built).
     public var threads: Int {
         didSet { precondition(threads > 0, "a model needs at least one thread, got \(threads)") }
@@ -46,8 +54,15 @@ public final class Model {
     public var layout: ParameterLayout { store.layout }
     public var inputCount: Int { inputShape.reduce(1, *) }
 
-    public init(spec: ModelSpec, inputShape: [Int], classes: Int) throws(ModelError) {
+    /// A classifier: one label of `classes` per sample.
+    public convenience init(spec: ModelSpec, inputShape: [Int], classes: Int) throws(ModelError) {
         guard classes > 0 else { throw .invalidArgument(layer: "model", reason: "classes must be positive, got \(classes)") }
+        try self.init(spec: spec, inputShape: inputShape,
+                      task: ClassificationTask(classes: classes, ignoreIndex: Int32(clamping: spec.common.ignoreIndex)))
+    }
+
+    public init(spec: ModelSpec, inputShape: [Int], task: any Task) throws(ModelError) {
+        let classes = task.outputsPerTarget
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
             throw .inputShape(layer: "model (\(spec.kind))", expected: "positive sizes", found: inputShape)
         }
@@ -56,9 +71,14 @@ public final class Model {
         self.classes = classes
         let layers = try Self.layers(spec: spec, inputShape: inputShape, classes: classes)
         network = try Sequential(layers, name: "model")
+        let outputs = network.outputShape.reduce(1, *)
+        guard outputs == task.targetsPerSample * classes else {
+            throw .invalidArgument(layer: "model (\(spec.kind))", reason: "gives \(network.outputShape) outputs per sample, "
+                                   + "the task needs \(task.targetsPerSample) × \(classes)")
+        }
         store = ParameterStore(layout: ParameterLayout(network.parameterSpecs))
         network.bind(store)
-        loss = SoftmaxCrossEntropy(classes: classes, ignoreIndex: Int32(clamping: spec.common.ignoreIndex))
+        self.task = task
         replicas = [Replica(network: network, store: store)]
         threads = max(1, BLAS.threadCount)
     }
@@ -84,7 +104,7 @@ public final class Model {
             }
         }
         let share = (count + replicaCount - 1) / replicaCount
-        for replica in replicas.prefix(replicaCount) { replica.reserve(batch: share, classes: classes) }
+        for replica in replicas.prefix(replicaCount) { replica.reserve(batch: share) }
         capacity = max(capacity, count)
     }
 
@@ -116,27 +136,33 @@ public final class Model {
         spec.common.initialization.initialize(store, seed: seed, activation: spec.common.activation)
     }
 
+    /// Targets per sample, as the task defines them.
+    public var targetsPerSample: Int { task.targetsPerSample }
+
     /// Forward, summed loss, backward accumulating into `store.gradients` (never zeroes them).
-    /// `sampleIndices` are GLOBAL dataset indices (dropout keys); `step` is the optimizer step (dropout key).
-    public func forwardBackward(inputs: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
+    /// `targets` holds `targetsPerSample` per sample. `sampleIndices` are GLOBAL dataset indices
+    /// (dropout keys); `step` is the optimizer step (dropout key).
+    public func forwardBackward(inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>,
                                 sampleIndices: UnsafeBufferPointer<Int>, count: Int, seed: UInt64,
                                 step: Int) -> LossSum {
-        guard count > 0, let input = inputs.baseAddress, let label = labels.baseAddress,
+        guard count > 0, let input = inputs.baseAddress, let target = targets.baseAddress,
               let indices = sampleIndices.baseAddress else { return LossSum() }
-        precondition(inputs.count >= count * inputCount && labels.count >= count && sampleIndices.count >= count,
-                     "forwardBackward: buffers shorter than \(count) samples")
+        let perSample = targetsPerSample
+        precondition(inputs.count >= count * inputCount && targets.count >= count * perSample
+                     && sampleIndices.count >= count, "forwardBackward: buffers shorter than \(count) samples")
         let replicaCount = replicaCount(count)
         prepare(count, replicaCount: replicaCount)
         // The first replica accumulates straight into the store; the others' buffers are zero between
         // passes and are added in (and cleared on the way) afterwards.
-        let inputCount = inputCount, loss = loss
+        let inputCount = inputCount, task = task
         let result = onReplicas(count, replicaCount: replicaCount, initial: LossSum(), combine: {
             $0.sum += $1.sum
             $0.items += $1.items
         }) { replica, samples in
             let context = PassContext(training: true, seed: seed, step: step, sampleIndices: indices + samples.lowerBound)
-            return replica.forwardBackward(input + samples.lowerBound * inputCount, labels: label + samples.lowerBound,
-                                         count: samples.count, context: context, loss: loss)
+            return replica.forwardBackward(input + samples.lowerBound * inputCount,
+                                           targets: target + samples.lowerBound * perSample,
+                                           count: samples.count, context: context, task: task)
         }
         if replicaCount > 1 {
             let total = store.gradients.baseAddress, replicas = replicas
@@ -153,37 +179,32 @@ public final class Model {
         return result
     }
 
-    /// Forward only, no dropout: summed loss, number correct, items counted (ignored labels excluded).
-    /// Each replica goes through its samples in pieces no bigger than its buffers already hold (or 256).
-    public func evaluate(inputs: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
+    /// Forward only, no dropout: summed loss, items counted (ignored targets excluded) and the task's
+    /// metric sums. Each replica goes through its samples in pieces no bigger than its buffers already
+    /// hold (or 256).
+    public func evaluate(inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>,
                          count: Int) -> Evaluation {
-        guard count > 0, let input = inputs.baseAddress, let label = labels.baseAddress else { return Evaluation() }
-        precondition(inputs.count >= count * inputCount && labels.count >= count,
+        let empty = Evaluation(metricSums: Array(repeating: 0, count: task.metricNames.count))
+        guard count > 0, let input = inputs.baseAddress, let target = targets.baseAddress else { return empty }
+        let perSample = targetsPerSample
+        precondition(inputs.count >= count * inputCount && targets.count >= count * perSample,
                      "evaluate: buffers shorter than \(count) samples")
         let replicaCount = replicaCount(count)
         let share = (count + replicaCount - 1) / replicaCount
         let piece = min(share, max(replicas[0].network.capacity, 256))
         prepare(piece * replicaCount, replicaCount: replicaCount)
-        let inputCount = inputCount, loss = loss, classes = classes
-        return onReplicas(count, replicaCount: replicaCount, initial: Evaluation(), combine: {
-            $0.lossSum += $1.lossSum
-            $0.correct += $1.correct
-            $0.items += $1.items
-        }) { replica, samples in
-            var result = Evaluation()
+        let inputCount = inputCount, task = task
+        return onReplicas(count, replicaCount: replicaCount, initial: empty, combine: { $0.add($1) }) { replica, samples in
+            var result = empty
             var start = samples.lowerBound
             while start < samples.upperBound {
                 let n = min(piece, samples.upperBound - start)
-                let logits = replica.network.forward(input + start * inputCount, batch: n, context: .evaluation)
-                let part = loss(logits: logits, labels: label + start, count: n, gradient: nil)
+                let outputs = replica.network.forward(input + start * inputCount, batch: n, context: .evaluation)
+                let targets = target + start * perSample
+                let part = task.loss(outputs: outputs, targets: targets, count: n, gradient: nil)
                 result.lossSum += part.sum
                 result.items += part.items
-                for b in 0..<n where label[start + b] != loss.ignoreIndex {
-                    let row = logits + b * classes
-                    var best = 0
-                    for j in 1..<classes where row[j] > row[best] { best = j }
-                    if best == Int(label[start + b]) { result.correct += 1 }
-                }
+                task.addMetrics(outputs: outputs, targets: targets, count: n, to: &result.metricSums)
                 start += n
             }
             return result
@@ -193,7 +214,8 @@ public final class Model {
     /// FLOPs per sample of forward and backward (multiply-add = 2), for benchmarks.
     public var flopsPerSample: (forward: Double, backward: Double) {
         let f = network.flops(inputGradient: false)
-        return (f.forward + 4 * Double(classes), f.backward + Double(classes))
+        let outputs = Double(targetsPerSample * classes)
+        return (f.forward + 4 * outputs, f.backward + outputs)
     }
 }
 
@@ -208,15 +230,15 @@ private final class Replica {
         self.store = store
     }
 
-    func reserve(batch: Int, classes: Int) {
+    func reserve(batch: Int) {
         network.reserve(batch: batch)
-        logitGradient.reserve(batch * classes)
+        logitGradient.reserve(batch * network.outputShape.reduce(1, *))
     }
 
-    func forwardBackward(_ input: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count: Int,
-                         context: PassContext, loss: SoftmaxCrossEntropy) -> LossSum {
+    func forwardBackward(_ input: UnsafePointer<Float>, targets: UnsafePointer<Int32>, count: Int,
+                         context: PassContext, task: any Task) -> LossSum {
         let logits = network.forward(input, batch: count, context: context)
-        let result = loss(logits: logits, labels: labels, count: count, gradient: logitGradient.pointer)
+        let result = task.loss(outputs: logits, targets: targets, count: count, gradient: logitGradient.pointer)
         network.backward(input: input, outputGradient: logitGradient.pointer, inputGradient: nil, batch: count,
                          context: context)
         return result

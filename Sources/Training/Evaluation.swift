@@ -24,26 +24,31 @@ public enum CheckpointEvaluation {
                             batch: configuration.evalBatch, world: world)
     }
 
-    /// Summed test loss, correct predictions and items over every rank's shard.
+    /// The mean test loss and the task's first metric (accuracy, for classification) over every
+    /// rank's shard: the sums and counts are reduced once and divided once, as in training.
     static func evaluate(model: Model, testSet: Dataset, preprocessing: Preprocessing, batch: Int,
                          world: any Communicator) throws -> (loss: Double, accuracy: Double) {
         let shard = EvaluationShard.range(count: testSet.count, rank: world.rank, worldSize: world.size)
         let inputs = FloatBuffer(count: batch * testSet.sampleSize)
-        var totals = [0.0, 0.0, 0.0]
+        let perSample = model.targetsPerSample
+        // Loss sum, items, then one sum per metric.
+        var totals = [Double](repeating: 0, count: 2 + model.task.metricNames.count)
         var start = shard.lowerBound
         while start < shard.upperBound {
             let range = start..<min(start + batch, shard.upperBound)
             preprocessing.fill(from: testSet, range: range, into: inputs.pointer)
-            let result = testSet.labels.withUnsafeBufferPointer { labels in
+            let result = testSet.labels.withUnsafeBufferPointer { targets in
                 model.evaluate(inputs: UnsafeBufferPointer(inputs.pointer),
-                               labels: UnsafeBufferPointer(rebasing: labels[range]), count: range.count)
+                               targets: UnsafeBufferPointer(rebasing: targets[(range.lowerBound * perSample)..<(range.upperBound * perSample)]),
+                               count: range.count)
             }
             totals[0] += result.lossSum
-            totals[1] += Double(result.correct)
-            totals[2] += Double(result.items)
+            totals[1] += Double(result.items)
+            for (i, sum) in result.metricSums.enumerated() { totals[2 + i] += sum }
             start = range.upperBound
         }
         try totals.withUnsafeMutableBufferPointer { try world.allReduce($0, .sum) }
-        return (totals[0] / max(totals[2], 1), totals[1] / max(totals[2], 1))
+        let items = max(totals[1], 1)
+        return (totals[0] / items, totals.count > 2 ? totals[2] / items : .nan)
     }
 }

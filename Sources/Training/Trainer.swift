@@ -149,7 +149,7 @@ public final class Trainer {
             dataSeconds += computeStart - waitStart
             if batch.count > 0 {
                 faults.beforeMicroStep(gradients: model.store.gradients)
-                let loss = model.forwardBackward(inputs: batch.inputs, labels: batch.labels,
+                let loss = model.forwardBackward(inputs: batch.inputs, targets: batch.labels,
                                                  sampleIndices: batch.indices, count: batch.count,
                                                  seed: configuration.seed, step: step)
                 let added = faults.accumulate(loss, gradients: model.store.gradients)

@@ -34,7 +34,7 @@ extension Model {
         batch.inputs.withUnsafeBufferPointer { inputs in
             batch.labels.withUnsafeBufferPointer { labels in
                 batch.indices.withUnsafeBufferPointer { indices in
-                    forwardBackward(inputs: inputs, labels: labels, sampleIndices: indices, count: batch.labels.count,
+                    forwardBackward(inputs: inputs, targets: labels, sampleIndices: indices, count: batch.labels.count,
                                     seed: seed, step: step)
                 }
             }
@@ -44,7 +44,7 @@ extension Model {
     func evaluate(_ batch: Batch) -> Evaluation {
         batch.inputs.withUnsafeBufferPointer { inputs in
             batch.labels.withUnsafeBufferPointer { labels in
-                evaluate(inputs: inputs, labels: labels, count: batch.labels.count)
+                evaluate(inputs: inputs, targets: labels, count: batch.labels.count)
             }
         }
     }
@@ -281,7 +281,7 @@ final class ModelTests: XCTestCase {
             XCTAssertEqual(three.loss.sum, one.loss.sum, accuracy: 1e-5 * abs(one.loss.sum))
             XCTAssertLessThan(relativeDistance(three.gradients, one.gradients), 1e-5)
             XCTAssertEqual(three.evaluation.items, one.evaluation.items)
-            XCTAssertEqual(three.evaluation.correct, one.evaluation.correct)
+            XCTAssertEqual(three.evaluation.metricSums, one.evaluation.metricSums)
             XCTAssertEqual(three.evaluation.lossSum, one.evaluation.lossSum, accuracy: 1e-5 * one.evaluation.lossSum)
         }
     }
@@ -419,7 +419,8 @@ final class ModelTests: XCTestCase {
             lossSum += lse - Double(logits[Int(batch.labels[b])])
             if logits.firstIndex(of: top) == Int(batch.labels[b]) { correct += 1 }
         }
-        XCTAssertEqual(result.correct, correct)
+        XCTAssertEqual(model.task.metricNames, ["accuracy"])
+        XCTAssertEqual(result.metricSums, [Double(correct)])
         XCTAssertEqual(result.lossSum, lossSum, accuracy: 1e-4 * lossSum)
     }
 
@@ -431,7 +432,7 @@ final class ModelTests: XCTestCase {
         let result = model.forwardBackward(empty)
         XCTAssertEqual(result, LossSum(sum: 0, items: 0))
         XCTAssertTrue(model.store.gradients.array.allSatisfy { $0 == 0.5 })
-        XCTAssertEqual(model.evaluate(empty), Evaluation())
+        XCTAssertEqual(model.evaluate(empty), Evaluation(metricSums: [0]))
         XCTAssertEqual(model.capacity, 0)
     }
 
