@@ -81,21 +81,21 @@ public final class BatchLoader {
 final class LoaderState: @unchecked Sendable {
     final class Slot {
         let inputs: UnsafeMutablePointer<Float>
-        let labels: UnsafeMutablePointer<Int32>
+        let targets: UnsafeMutablePointer<Int32>
         let indices: UnsafeMutablePointer<Int>
         var count = 0, step = 0, epoch = 0, microStep = 0, globalBatchSize = 0
 
-        init(samples: Int, sampleSize: Int) {
+        init(samples: Int, sampleSize: Int, targetsPerSample: Int) {
             let capacity = max(samples, 1)
             let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * sampleSize * MemoryLayout<Float>.stride, alignment: 64)
             inputs = raw.bindMemory(to: Float.self, capacity: capacity * sampleSize)
-            labels = .allocate(capacity: capacity)
+            targets = .allocate(capacity: capacity * targetsPerSample)
             indices = .allocate(capacity: capacity)
         }
 
         deinit {
             UnsafeMutableRawPointer(inputs).deallocate()
-            labels.deallocate()
+            targets.deallocate()
             indices.deallocate()
         }
     }
@@ -124,7 +124,9 @@ final class LoaderState: @unchecked Sendable {
         self.rank = rank
         self.seed = seed
         self.steps = steps
-        slots = (0..<depth).map { _ in Slot(samples: plan.microBatch, sampleSize: preprocessing.sampleSize) }
+        slots = (0..<depth).map { _ in
+            Slot(samples: plan.microBatch, sampleSize: preprocessing.sampleSize, targetsPerSample: dataset.targetsPerSample)
+        }
     }
 
     /// The producer's loop, on the loading thread.
@@ -164,7 +166,7 @@ final class LoaderState: @unchecked Sendable {
                 let indices = UnsafeBufferPointer(start: slot.indices, count: range.count)
                 preprocessing.fill(from: dataset, indices: indices, augmentationKey: augmenting ? (seed, epoch) : nil,
                                    into: slot.inputs)
-                Preprocessing.fillLabels(from: dataset, indices: indices, into: slot.labels)
+                Preprocessing.fillTargets(from: dataset, indices: indices, into: slot.targets)
                 slot.count = range.count
                 slot.step = step
                 slot.epoch = epoch
@@ -203,7 +205,7 @@ final class LoaderState: @unchecked Sendable {
         guard let slot = try outcome.get() else { return nil }
         let size = preprocessing.sampleSize
         return MicroBatch(inputs: UnsafeBufferPointer(start: slot.inputs, count: slot.count * size),
-                          labels: UnsafeBufferPointer(start: slot.labels, count: slot.count),
+                          targets: UnsafeBufferPointer(start: slot.targets, count: slot.count * dataset.targetsPerSample),
                           indices: UnsafeBufferPointer(start: slot.indices, count: slot.count),
                           count: slot.count, step: slot.step, epoch: slot.epoch, microStep: slot.microStep,
                           globalBatchSize: slot.globalBatchSize, isLastMicroStep: slot.microStep == plan.microSteps - 1)

@@ -26,29 +26,46 @@ public enum Pixels: Sendable, Equatable {
     }
 }
 
-/// An in-memory image classification set: samples of shape [C, H, W] stored back to back.
+/// An in-memory data set: samples of any shape (images `[C, H, W]`, token sequences `[T]`, …)
+/// stored back to back, each with `targetsPerSample` integer targets (one class label, or T next
+/// tokens), each target in `0..<classes`.
 public struct Dataset: Sendable {
-    /// [channels, height, width] of one sample.
+    /// The shape of one sample.
     public let sampleShape: [Int]
+    /// Categories of each target (classes, or the vocabulary's size).
     public let classes: Int
     public let pixels: Pixels
-    public let labels: [Int32]
+    /// `targetsPerSample` targets for each sample, sample after sample.
+    public let targets: [Int32]
+    public let targetsPerSample: Int
 
-    public var count: Int { labels.count }
+    public var count: Int { targets.count / targetsPerSample }
     public var sampleSize: Int { sampleShape.reduce(1, *) }
-    public var channels: Int { sampleShape[0] }
-    public var height: Int { sampleShape[1] }
-    public var width: Int { sampleShape[2] }
+    /// Whether samples are images `[C, H, W]`, which augmentation needs.
+    public var isImage: Bool { sampleShape.count == 3 }
+    /// Channels that normalization treats separately: C of an image, one for any other sample.
+    public var channels: Int { isImage ? sampleShape[0] : 1 }
+    public var height: Int {
+        precondition(isImage, "samples \(sampleShape) are not images")
+        return sampleShape[1]
+    }
+    public var width: Int {
+        precondition(isImage, "samples \(sampleShape) are not images")
+        return sampleShape[2]
+    }
 
-    public init(sampleShape: [Int], classes: Int, pixels: Pixels, labels: [Int32]) {
-        precondition(sampleShape.count == 3 && sampleShape.allSatisfy { $0 > 0 }, "sample shape \(sampleShape) is not [C, H, W]")
+    public init(sampleShape: [Int], classes: Int, pixels: Pixels, targets: [Int32], targetsPerSample: Int = 1) {
+        precondition(!sampleShape.isEmpty && sampleShape.allSatisfy { $0 > 0 }, "sample shape \(sampleShape) has an empty axis")
         precondition(classes > 0, "classes \(classes) must be positive")
-        precondition(pixels.count == labels.count * sampleShape.reduce(1, *),
-                     "\(pixels.count) pixels do not make \(labels.count) samples of \(sampleShape)")
+        precondition(targetsPerSample > 0 && targets.count % targetsPerSample == 0,
+                     "\(targets.count) targets are not \(targetsPerSample) per sample")
+        precondition(pixels.count == targets.count / targetsPerSample * sampleShape.reduce(1, *),
+                     "\(pixels.count) values do not make \(targets.count / targetsPerSample) samples of \(sampleShape)")
         self.sampleShape = sampleShape
         self.classes = classes
         self.pixels = pixels
-        self.labels = labels
+        self.targets = targets
+        self.targetsPerSample = targetsPerSample
     }
 
     /// The samples in `range` as a data set of their own (indices renumbered from 0).
@@ -61,6 +78,8 @@ public struct Dataset: Sendable {
         case .bytes(let values): part = .bytes(Array(values[pixelRange]))
         case .floats(let values): part = .floats(Array(values[pixelRange]))
         }
-        return Dataset(sampleShape: sampleShape, classes: classes, pixels: part, labels: Array(labels[range]))
+        let t = targetsPerSample
+        return Dataset(sampleShape: sampleShape, classes: classes, pixels: part,
+                       targets: Array(targets[(range.lowerBound * t)..<(range.upperBound * t)]), targetsPerSample: t)
     }
 }

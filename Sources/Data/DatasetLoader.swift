@@ -17,7 +17,7 @@ public enum DatasetLoader {
         guard shape[0] == labels.count else {
             throw .countMismatch(imagesFile: imagesPath, images: shape[0], labelsFile: labelsPath, labels: labels.count)
         }
-        return Dataset(sampleShape: Array(shape.dropFirst()), classes: config.classes, pixels: pixels, labels: labels)
+        return Dataset(sampleShape: Array(shape.dropFirst()), classes: config.classes, pixels: pixels, targets: labels)
     }
 
     /// The image and label paths of `split`: configured names as given, standard names with or without `.gz`.

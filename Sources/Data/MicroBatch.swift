@@ -3,7 +3,8 @@
 public struct MicroBatch {
     /// `count × sampleSize` preprocessed inputs, sample after sample.
     public let inputs: UnsafeBufferPointer<Float>
-    public let labels: UnsafeBufferPointer<Int32>
+    /// `count × targetsPerSample` targets, sample after sample.
+    public let targets: UnsafeBufferPointer<Int32>
     /// Global data set indices of the samples.
     public let indices: UnsafeBufferPointer<Int>
     /// Samples in this micro-batch; 0 for an empty micro-step of a short last batch.

@@ -1,15 +1,16 @@
 import Configuration
 import Tensors
 
-/// Turns stored samples into model inputs: scale to [0, 1], normalize per channel, and (for
-/// training) augment.
+/// Turns stored samples into model inputs: scale (bytes to [0, 1]), normalize per channel, and (for
+/// training) augment. Images `[C, H, W]` have C channels and may be augmented; a sample of any other
+/// shape is one channel and is never augmented.
 ///
 /// Augmentation draws from `KeyedRandom(seed, epoch, sample, augmentationPurpose)`, so a sample's
 /// crop and flip depend only on (seed, epoch, sample) — not on the rank, micro-step or batch
 /// position that processes it — which keeps any rank count and accumulation exact.
 /// Padding is black (raw 0), normalized like every other pixel.
 public struct Preprocessing: Sendable, Equatable {
-    /// [C, H, W].
+    /// [C, H, W] for images, any shape otherwise.
     public let sampleShape: [Int]
     /// Per channel, on the [0, 1] scale.
     public let mean: [Float]
@@ -20,8 +21,9 @@ public struct Preprocessing: Sendable, Equatable {
     public static let augmentationPurpose: UInt64 = 0x4155_474D
 
     public init(sampleShape: [Int], mean: [Float]? = nil, std: [Float]? = nil, augmentation: Augmentation = Augmentation()) {
-        precondition(sampleShape.count == 3 && sampleShape.allSatisfy { $0 > 0 }, "sample shape \(sampleShape) is not [C, H, W]")
-        let channels = sampleShape[0]
+        precondition(!sampleShape.isEmpty && sampleShape.allSatisfy { $0 > 0 }, "sample shape \(sampleShape) has an empty axis")
+        precondition(sampleShape.count == 3 || !augmentation.isEnabled, "samples \(sampleShape) are not images to augment")
+        let channels = sampleShape.count == 3 ? sampleShape[0] : 1
         let mean = mean ?? [0], std = std ?? [1]
         precondition(mean.count == 1 || mean.count == channels, "\(mean.count) means for \(channels) channels")
         precondition(std.count == 1 || std.count == channels, "\(std.count) deviations for \(channels) channels")
@@ -46,7 +48,10 @@ public struct Preprocessing: Sendable, Equatable {
             }
             (mean, std) = (m, s)
         }
-        if config.augmentation.cropPadding > min(trainingSet.height, trainingSet.width) {
+        if config.augmentation.isEnabled && !trainingSet.isImage {
+            throw .invalid(key: "data.augment", reason: "needs images [C, H, W]; the samples are \(trainingSet.sampleShape)")
+        }
+        if config.augmentation.cropPadding > 0 && config.augmentation.cropPadding > min(trainingSet.height, trainingSet.width) {
             throw .outOfRange(key: "data.augment.crop_padding", value: "\(config.augmentation.cropPadding)",
                               allowed: "at most the image size \(min(trainingSet.height, trainingSet.width))")
         }
@@ -55,6 +60,9 @@ public struct Preprocessing: Sendable, Equatable {
     }
 
     public var sampleSize: Int { sampleShape.reduce(1, *) }
+    /// Channels normalized separately (C of an image, else one) and the values of each.
+    var channels: Int { mean.count }
+    var plane: Int { sampleSize / channels }
 
     /// A copy without augmentation (for evaluation).
     public var withoutAugmentation: Preprocessing {
@@ -63,7 +71,7 @@ public struct Preprocessing: Sendable, Equatable {
 
     /// Mean and standard deviation of each channel on the [0, 1] scale (std floored at 1e-6).
     public static func channelStatistics(_ dataset: Dataset) -> (mean: [Double], std: [Double]) {
-        let channels = dataset.channels, plane = dataset.height * dataset.width
+        let channels = dataset.channels, plane = dataset.sampleSize / channels
         var sums = [Double](repeating: 0, count: channels), squares = sums
         switch dataset.pixels {
         case .bytes(let values):
@@ -126,10 +134,11 @@ public struct Preprocessing: Sendable, Equatable {
         indices.withUnsafeBufferPointer { fill(from: dataset, indices: $0, augmentationKey: (seed, epoch), into: output.baseAddress!) }
     }
 
-    /// The labels of `indices`.
-    public static func fillLabels(from dataset: Dataset, indices: UnsafeBufferPointer<Int>, into output: UnsafeMutablePointer<Int32>) {
-        dataset.labels.withUnsafeBufferPointer { labels in
-            for (i, index) in indices.enumerated() { output[i] = labels[index] }
+    /// The targets of `indices`, `targetsPerSample` each.
+    public static func fillTargets(from dataset: Dataset, indices: UnsafeBufferPointer<Int>, into output: UnsafeMutablePointer<Int32>) {
+        let t = dataset.targetsPerSample
+        dataset.targets.withUnsafeBufferPointer { targets in
+            for (i, index) in indices.enumerated() { (output + i * t).update(from: targets.baseAddress! + index * t, count: t) }
         }
     }
 
@@ -169,8 +178,9 @@ public struct Preprocessing: Sendable, Equatable {
         _ pixels: UnsafePointer<Element>, scale: Float, convert: (Element) -> Float, _ indices: Samples,
         _ key: (seed: UInt64, epoch: Int)?, _ output: UnsafeMutablePointer<Float>
     ) {
-        let channels = sampleShape[0], height = sampleShape[1], width = sampleShape[2]
-        let plane = height * width, size = channels * plane
+        let channels = channels, plane = plane, size = sampleSize
+        // Only images are augmented; for other samples these are never read.
+        let height = sampleShape.count == 3 ? sampleShape[1] : 1, width = sampleShape.count == 3 ? sampleShape[2] : plane
         let padding = augmentation.cropPadding
         let augmenting = key != nil && augmentation.isEnabled
         for (position, sample) in indices.enumerated() {

@@ -37,7 +37,7 @@ public enum CheckpointEvaluation {
         while start < shard.upperBound {
             let range = start..<min(start + batch, shard.upperBound)
             preprocessing.fill(from: testSet, range: range, into: inputs.pointer)
-            let result = testSet.labels.withUnsafeBufferPointer { targets in
+            let result = testSet.targets.withUnsafeBufferPointer { targets in
                 model.evaluate(inputs: UnsafeBufferPointer(inputs.pointer),
                                targets: UnsafeBufferPointer(rebasing: targets[(range.lowerBound * perSample)..<(range.upperBound * perSample)]),
                                count: range.count)

@@ -66,6 +66,9 @@ public final class Trainer {
             let testSet = try DatasetLoader.load(configuration.data, split: .test)
             guard trainSet.count > 0 else { throw TrainingError.emptyTrainingSet }
             let model = try Model(spec: configuration.model, inputShape: trainSet.sampleShape, classes: trainSet.classes)
+            guard model.targetsPerSample == trainSet.targetsPerSample else {
+                throw TrainingError.targetsMismatch(model: model.targetsPerSample, data: trainSet.targetsPerSample)
+            }
             let optimizer = try OptimizerCatalog.make(
                 section: ConfigSection(configuration.optimizerTree, path: "optimizer"), layout: model.layout)
             let plan = try BatchPlan(sampleCount: trainSet.count, globalBatch: configuration.globalBatch,
@@ -149,7 +152,7 @@ public final class Trainer {
             dataSeconds += computeStart - waitStart
             if batch.count > 0 {
                 faults.beforeMicroStep(gradients: model.store.gradients)
-                let loss = model.forwardBackward(inputs: batch.inputs, targets: batch.labels,
+                let loss = model.forwardBackward(inputs: batch.inputs, targets: batch.targets,
                                                  sampleIndices: batch.indices, count: batch.count,
                                                  seed: configuration.seed, step: step)
                 let added = faults.accumulate(loss, gradients: model.store.gradients)

@@ -8,6 +8,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case injectedFailure(rank: Int, step: Int)
     case runDirectory(path: String, reason: String)
     case emptyTrainingSet
+    /// The model's task expects another number of targets per sample than the data set holds.
+    case targetsMismatch(model: Int, data: Int)
 
     public var description: String {
         switch self {
@@ -22,6 +24,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             "run directory \(path): \(reason)"
         case .emptyTrainingSet:
             "the training set is empty"
+        case .targetsMismatch(let model, let data):
+            "the model's task takes \(model) target(s) per sample, the data set has \(data)"
         }
     }
 }

@@ -21,7 +21,7 @@ final class BatchLoaderTests: XCTestCase {
                     XCTAssertEqual(batch.globalBatchSize, plan.batchSize(step: step))
                     XCTAssertEqual(batch.count, expected.count)
                     XCTAssertEqual(Array(batch.indices), expected)
-                    XCTAssertEqual(Array(batch.labels), expected.map { set.labels[$0] })
+                    XCTAssertEqual(Array(batch.targets), expected.map { set.targets[$0] })
                     var reference = [Float](repeating: .nan, count: expected.count * set.sampleSize)
                     reference.withUnsafeMutableBufferPointer {
                         pre.fill(from: set, indices: expected, seed: 3, epoch: step / 5, into: $0)

@@ -71,7 +71,7 @@ final class DataConfigTests: XCTestCase {
 
     func testPreprocessingChecksChannelsAndMeasuresStatistics() throws {
         let pixels: [UInt8] = [0, 255, 0, 255, 51, 51, 51, 51]  // two 1×2×2 samples
-        let set = Dataset(sampleShape: [1, 2, 2], classes: 2, pixels: .bytes(pixels), labels: [0, 1])
+        let set = Dataset(sampleShape: [1, 2, 2], classes: 2, pixels: .bytes(pixels), targets: [0, 1])
         let auto = try Preprocessing(config: DataConfig(normalization: .fromTrainingSet), trainingSet: set)
         let values = pixels.map { Double($0) / 255 }
         let mean = values.reduce(0, +) / 8

@@ -14,13 +14,13 @@ final class IDXReaderTests: XCTestCase {
         XCTAssertEqual(train.sampleShape, [1, 28, 28])
         XCTAssertEqual(test.sampleShape, [1, 28, 28])
         XCTAssertEqual(train.pixels.count, 60000 * 784)
-        XCTAssertTrue(train.labels.allSatisfy { (0..<10).contains($0) })
+        XCTAssertTrue(train.targets.allSatisfy { (0..<10).contains($0) })
         // Fashion-MNIST is balanced: 6000 training and 1000 test images per class.
         var perClass = [Int](repeating: 0, count: 10)
-        for label in train.labels { perClass[Int(label)] += 1 }
+        for label in train.targets { perClass[Int(label)] += 1 }
         XCTAssertEqual(perClass, [Int](repeating: 6000, count: 10))
         perClass = [Int](repeating: 0, count: 10)
-        for label in test.labels { perClass[Int(label)] += 1 }
+        for label in test.targets { perClass[Int(label)] += 1 }
         XCTAssertEqual(perClass, [Int](repeating: 1000, count: 10))
     }
 
@@ -39,14 +39,14 @@ final class IDXReaderTests: XCTestCase {
         let plain = try DatasetLoader.load(DataConfig(kind: .idx, directory: directory.path, testImages: "images",
                                                       testLabels: "labels"), split: .test)
         XCTAssertEqual(gzipped.pixels, plain.pixels)
-        XCTAssertEqual(gzipped.labels, plain.labels)
+        XCTAssertEqual(gzipped.targets, plain.targets)
         guard case .bytes(let pixels) = gzipped.pixels else { return XCTFail("IDX pixels should be bytes") }
         let spots: [(Int, Int)] = [(0, 0), (0, 400), (1234, 377), (9999, 783), (5000, 406)]
         for (sample, pixel) in spots {
             XCTAssertEqual(pixels[sample * 784 + pixel], rawImages[16 + sample * 784 + pixel], "sample \(sample) pixel \(pixel)")
         }
         for sample in [0, 1, 4321, 9999] {
-            XCTAssertEqual(Int(gzipped.labels[sample]), Int(rawLabels[8 + sample]))
+            XCTAssertEqual(Int(gzipped.targets[sample]), Int(rawLabels[8 + sample]))
         }
         // Not a blank image: the first test image has ink.
         XCTAssertGreaterThan(pixels[0..<784].filter { $0 > 0 }.count, 100)
@@ -61,7 +61,7 @@ final class IDXReaderTests: XCTestCase {
                                                     trainLabels: "l", classes: 3), split: .train)
         XCTAssertEqual(set.sampleShape, [2, 2, 3])
         XCTAssertEqual(set.pixels, .bytes(payload))
-        XCTAssertEqual(set.labels, [2, 0, 1])
+        XCTAssertEqual(set.targets, [2, 0, 1])
     }
 
     func testWrongMagicNamesFileAndNumbers() throws {
@@ -112,7 +112,7 @@ final class IDXReaderTests: XCTestCase {
         let outOfRange = DataConfig(kind: .idx, directory: directory.path, trainImages: "imgs", trainLabels: "eleven")
         assertDataError(try DatasetLoader.load(outOfRange, split: .train), names: "eleven", "label 10 at index 1", "0..<10")
         let wider = DataConfig(kind: .idx, directory: directory.path, trainImages: "imgs", trainLabels: "eleven", classes: 11)
-        XCTAssertEqual(try DatasetLoader.load(wider, split: .train).labels, [0, 10, 1])
+        XCTAssertEqual(try DatasetLoader.load(wider, split: .train).targets, [0, 10, 1])
     }
 
     func testMissingFilesAndDirectories() throws {

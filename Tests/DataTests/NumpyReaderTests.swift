@@ -10,7 +10,7 @@ final class NumpyReaderTests: XCTestCase {
         let train = try DatasetLoader.load(DataConfig(kind: .npy, directory: directory.path, classes: 4), split: .train)
         XCTAssertEqual(train.sampleShape, [1, 3, 5])
         XCTAssertEqual(train.pixels, .bytes(bytes))
-        XCTAssertEqual(train.labels, [3, 0, 2, 1])
+        XCTAssertEqual(train.targets, [3, 0, 2, 1])
 
         let floats: [Float] = (0..<(2 * 3 * 2 * 2)).map { Float($0) / 24 }
         try directory.write("test_images.npy", npy(descr: "<f4", shape: [2, 3, 2, 2], payload: floatBytes(floats), version: 2))
@@ -18,7 +18,7 @@ final class NumpyReaderTests: XCTestCase {
         let test = try DatasetLoader.load(DataConfig(kind: .npy, directory: directory.path), split: .test)
         XCTAssertEqual(test.sampleShape, [3, 2, 2])
         XCTAssertEqual(test.pixels, .floats(floats))
-        XCTAssertEqual(test.labels, [1, 9])
+        XCTAssertEqual(test.targets, [1, 9])
 
         try directory.write("u8labels.npy", npy(descr: "|u1", shape: [2], payload: [7, 4]))
         XCTAssertEqual(try NumpyReader.readLabels(directory.file("u8labels.npy"), classes: 10), [7, 4])

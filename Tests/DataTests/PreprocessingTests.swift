@@ -6,7 +6,7 @@ func patternDataset(count: Int, shape: [Int] = [2, 5, 6], classes: Int = 10) -> 
     let size = shape.reduce(1, *)
     let pixels = (0..<(count * size)).map { UInt8(truncatingIfNeeded: ($0 * 37 + $0 / size * 11) % 251) }
     let labels = (0..<count).map { Int32($0 * 7 % classes) }
-    return Dataset(sampleShape: shape, classes: classes, pixels: .bytes(pixels), labels: labels)
+    return Dataset(sampleShape: shape, classes: classes, pixels: .bytes(pixels), targets: labels)
 }
 
 final class PreprocessingTests: XCTestCase {
@@ -29,7 +29,7 @@ final class PreprocessingTests: XCTestCase {
         byIndices.withUnsafeMutableBufferPointer { pre.fill(from: set, indices: [1, 2], into: $0) }
         XCTAssertEqual(byRange, byIndices)
         XCTAssertEqual(Array(byRange[0..<60]), Array(output[60..<120]))  // sample 1 in both
-        let floats = Dataset(sampleShape: [1, 1, 3], classes: 2, pixels: .floats([0.5, 1, -2]), labels: [1])
+        let floats = Dataset(sampleShape: [1, 1, 3], classes: 2, pixels: .floats([0.5, 1, -2]), targets: [1])
         var out = [Float](repeating: 0, count: 3)
         out.withUnsafeMutableBufferPointer {
             Preprocessing(sampleShape: [1, 1, 3], mean: [0.5], std: [0.5]).fill(from: floats, indices: [0], into: $0)
