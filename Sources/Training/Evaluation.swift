@@ -5,12 +5,23 @@ import Data
 import Layers
 import Tensors
 
-/// Test loss and accuracy of a saved model.
+/// The mean test loss and the task's metrics (for classification, `accuracy`), each a sum over
+/// every rank's shard divided once by the items counted.
+public struct EvaluationResult: Sendable {
+    public var loss: Double
+    /// In the task's order (`Task.metricNames`).
+    public var metrics: [(name: String, value: Double)]
+
+    /// The task's first metric: what the metrics log and reports record as the test accuracy.
+    public var headline: Double { metrics.first?.value ?? .nan }
+}
+
+/// Test loss and metrics of a saved model.
 public enum CheckpointEvaluation {
     /// Builds the configured model, loads the checkpoint's parameters and evaluates the test set,
     /// each rank on its shard.
     public static func run(checkpoint url: URL, configuration: TrainingConfiguration, world: any Communicator)
-        throws -> (loss: Double, accuracy: Double)
+        throws -> EvaluationResult
     {
         let (model, testSet, preprocessing) = try agree(world) { () throws -> (Model, Dataset, Preprocessing) in
             let checkpoint = try Checkpoint.read(from: try TrainingSession.checkpointFile(for: url))
@@ -24,10 +35,10 @@ public enum CheckpointEvaluation {
                             batch: configuration.evalBatch, world: world)
     }
 
-    /// The mean test loss and the task's first metric (accuracy, for classification) over every
-    /// rank's shard: the sums and counts are reduced once and divided once, as in training.
+    /// The mean test loss and the task's metrics over every rank's shard: the sums and counts are
+    /// reduced once and divided once, as in training.
     static func evaluate(model: Model, testSet: Dataset, preprocessing: Preprocessing, batch: Int,
-                         world: any Communicator) throws -> (loss: Double, accuracy: Double) {
+                         world: any Communicator) throws -> EvaluationResult {
         let shard = EvaluationShard.range(count: testSet.count, rank: world.rank, worldSize: world.size)
         let inputs = FloatBuffer(count: batch * testSet.sampleSize)
         let perSample = model.targetsPerSample
@@ -49,6 +60,7 @@ public enum CheckpointEvaluation {
         }
         try totals.withUnsafeMutableBufferPointer { try world.allReduce($0, .sum) }
         let items = max(totals[1], 1)
-        return (totals[0] / items, totals.count > 2 ? totals[2] / items : .nan)
+        return EvaluationResult(loss: totals[0] / items,
+                                metrics: model.task.metricNames.enumerated().map { ($1, totals[2 + $0] / items) })
     }
 }

@@ -164,8 +164,8 @@ public final class Trainer {
         return (lossSum, items, dataSeconds, computeSeconds)
     }
 
-    /// Test loss and accuracy over the whole test set, each rank evaluating its shard.
-    public func evaluate() throws -> (loss: Double, accuracy: Double) {
+    /// Test loss and the task's metrics over the whole test set, each rank evaluating its shard.
+    public func evaluate() throws -> EvaluationResult {
         try CheckpointEvaluation.evaluate(model: model, testSet: testSet, preprocessing: preprocessing,
                                           batch: configuration.evalBatch, world: world)
     }

@@ -116,7 +116,7 @@ public final class TrainingSession {
         defer { loader.stop() }
         let stepsPerEpoch = trainer.stepsPerEpoch
         let evalEvery = configuration.evalEvery > 0 ? configuration.evalEvery : stepsPerEpoch
-        var lastEvaluation: (loss: Double, accuracy: Double) = (.nan, .nan)
+        var lastEvaluation = EvaluationResult(loss: .nan, metrics: [])
         var samplesSeen = 0
         while trainer.step < trainer.totalSteps {
             let result = try trainer.step(from: loader, stopRequested: stopRequested())
@@ -137,7 +137,7 @@ public final class TrainingSession {
                 lastEvaluation = try trainer.evaluate()
                 let evaluation = EvaluationRecord(step: step, epoch: epoch,
                                                   elapsed: elapsedBefore + monotonicSeconds() - startTime,
-                                                  testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.accuracy)
+                                                  testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.headline)
                 try metrics?.write(evaluation)
                 progress?.report(evaluation)
             }
@@ -159,7 +159,7 @@ public final class TrainingSession {
             }
         }
         return TrainingSummary(steps: trainer.step, skippedSteps: trainer.skippedSteps, testLoss: lastEvaluation.loss,
-                               testAccuracy: lastEvaluation.accuracy, seconds: seconds,
+                               testAccuracy: lastEvaluation.headline, seconds: seconds,
                                samplesPerSecond: samplesSeen > 0 ? Double(samplesSeen) / seconds : 0)
     }
 

@@ -24,9 +24,9 @@ struct EvalCommand: ParsableCommand {
             let result = try CheckpointEvaluation.run(checkpoint: checkpointURL, configuration: configuration, world: world)
             guard world.isRoot else { return }
             if json {
-                print(String(format: "{\"test_loss\":%.6f,\"test_accuracy\":%.6f}", result.loss, result.accuracy))
+                print(String(format: "{\"test_loss\":%.6f,\"test_accuracy\":%.6f}", result.loss, result.headline))
             } else {
-                print(String(format: "test loss %.4f  test accuracy %.2f%%", result.loss, 100 * result.accuracy))
+                print(String(format: "test loss %.4f  test accuracy %.2f%%", result.loss, 100 * result.headline))
             }
         }
     }
