@@ -58,7 +58,9 @@ public enum IDXReader {
             if overflow { throw .badDimensions(file: file, dimensions: dimensions, reason: "describe an impossibly large payload") }
             payload = product
         }
-        let expectedBytes = headerBytes + payload
+        // Checked: dimensions whose product is near Int.max must be an error, not a trap.
+        let (expectedBytes, tooLarge) = headerBytes.addingReportingOverflow(payload)
+        if tooLarge { throw .badDimensions(file: file, dimensions: dimensions, reason: "describe an impossibly large payload") }
         if bytes.count < expectedBytes {
             throw .truncatedPayload(file: file, expectedBytes: expectedBytes, foundBytes: bytes.count)
         }

@@ -126,7 +126,9 @@ public enum NumpyReader {
             payload = product
         }
         let dataOffset = textStart + headerLength
-        let expected = dataOffset + payload
+        // Checked: a shape whose payload is near Int.max must be an error, not a trap.
+        let (expected, tooLarge) = dataOffset.addingReportingOverflow(payload)
+        if tooLarge { throw .badDimensions(file: file, dimensions: shape, reason: "describe an impossibly large payload") }
         if bytes.count < expected { throw .truncatedPayload(file: file, expectedBytes: expected, foundBytes: bytes.count) }
         if bytes.count > expected { throw .trailingBytes(file: file, expectedBytes: expected, foundBytes: bytes.count) }
         return Header(dtype: normalized, shape: shape, dataOffset: dataOffset)
