@@ -69,7 +69,7 @@ public final class Model {
         self.spec = spec
         self.inputShape = inputShape
         self.classes = classes
-        let layers = try Self.layers(spec: spec, inputShape: inputShape, classes: classes)
+        let layers = try spec.layers(inputShape: inputShape, classes: classes)
         network = try Sequential(layers, name: "model")
         let outputs = network.outputShape.reduce(1, *)
         guard outputs == task.targetsPerSample * classes else {
@@ -95,7 +95,7 @@ public final class Model {
     private func prepare(_ count: Int, replicaCount: Int) {
         while replicas.count < replicaCount {
             do {
-                let copy = try Sequential(Self.layers(spec: spec, inputShape: inputShape, classes: classes), name: "model")
+                let copy = try Sequential(spec.layers(inputShape: inputShape, classes: classes), name: "model")
                 let gradients = ParameterStore(sharingParametersOf: store)
                 copy.bind(gradients)
                 replicas.append(Replica(network: copy, store: gradients))
@@ -126,10 +126,6 @@ public final class Model {
             for index in 0..<replicaCount { combine(&total, (parts.baseAddress! + index).move()) }
             return total
         }
-    }
-
-    static func layers(spec: ModelSpec, inputShape: [Int], classes: Int) throws(ModelError) -> [any Layer] {
-        try spec.layers(inputShape: inputShape, classes: classes)
     }
 
     public func initializeParameters(seed: UInt64) {

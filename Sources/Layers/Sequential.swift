@@ -105,10 +105,10 @@ public final class Sequential {
     public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {
         var total = (forward: 0.0, backward: 0.0)
         for (index, layer) in layers.enumerated() {
-            if index < firstWithParameters && !inputGradient { continue }
             let f = layer.flops(inputGradient: index > firstWithParameters || inputGradient)
             total.forward += f.forward
-            total.backward += f.backward
+            // Backward stops at the first layer with parameters unless the input gradient is wanted.
+            if index >= firstWithParameters || inputGradient { total.backward += f.backward }
         }
         return total
     }

@@ -33,9 +33,7 @@ public enum DecompositionCheck {
     /// state (parameters and optimizer state) by its checkpoint name. Nothing is written to disk.
     public static func finalState(of configuration: TrainingConfiguration, _ decomposition: Decomposition,
                                   world: any Communicator) throws -> [String: [Float]] {
-        var tree = configuration.tree
-        try tree.set(path: "batch.micro", to: .int(decomposition.microBatch))
-        let variant = try TrainingConfiguration(tree: tree, source: configuration.source)
+        let variant = try configuration.setting("batch.micro", to: .int(decomposition.microBatch))
         return try BLAS.withThreadCount(decomposition.threads) {
             let session = try TrainingSession(configuration: variant, world: world, runDirectory: nil, resume: nil,
                                               quiet: true)

@@ -30,9 +30,6 @@ final class FaultInjector {
         if isTarget, faults.nonFiniteSteps.contains(step) { gradients[0] = .nan }
     }
 
-    /// Whether micro-batches are averaged one by one (`debug.naive_accumulation`).
-    var isNaive: Bool { previous != nil }
-
     /// Remembers the gradients before a micro-step (naive accumulation only).
     func beforeMicroStep(gradients: FloatBuffer) { previous?.copy(from: gradients) }
 

@@ -194,7 +194,7 @@ public final class Trainer {
             step: step, appliedSteps: appliedSteps, skippedSteps: skippedSteps, epoch: plan.epoch(ofStep: step),
             position: step % plan.stepsPerEpoch, seed: configuration.seed, globalBatch: configuration.globalBatch,
             worldSize: world.size, configurationHash: String(configuration.trajectoryFingerprint, radix: 16),
-            optimizer: optimizer.name, learningRate: schedule.learningRate(step: max(step, 1)),
+            optimizer: optimizer.name, learningRate: learningRate(afterStep: step),
             version: TrainingSession.version, elapsed: elapsed)
         var checkpoint = Checkpoint(metadata: metadata.strings)
         for tensor in stateTensors {
@@ -237,7 +237,7 @@ public final class Trainer {
     }
 
     /// The learning rate of the step after `step` completed steps (what a resume continues with).
-    public func learningRate(afterStep step: Int) -> Double { Double(schedule.learningRate(step: max(step, 1))) }
+    public func learningRate(afterStep step: Int) -> Float { schedule.learningRate(step: max(step, 1)) }
 }
 
 /// A position-weighted sum, so that swapped or shifted values change it too.

@@ -126,6 +126,13 @@ public struct TrainingConfiguration {
     /// Checks the `optimizer` and `schedule` sections without the model: every key, name and range
     /// they hold is read as the trainer will read it, against a stand-in layout. Lets a sweep reject
     /// a bad variant before any variant trains.
+    /// This configuration with the key at the dotted `path` replaced, checked like any other.
+    public func setting(_ path: String, to value: ConfigValue) throws -> TrainingConfiguration {
+        var tree = self.tree
+        try tree.set(path: path, to: value)
+        return try TrainingConfiguration(tree: tree, source: source)
+    }
+
     public func validateOptimization() throws {
         let layout = ParameterLayout([ParameterSpec(name: "check.weight", shape: [2, 2], role: .weight),
                                       ParameterSpec(name: "check.bias", shape: [2], role: .bias)])

@@ -88,7 +88,6 @@ public final class TrainingSession {
 
     static func writeConfiguration(_ configuration: TrainingConfiguration, to runDirectory: URL) throws {
         do {
-            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
             try configuration.tree.yaml().write(to: runDirectory.appendingPathComponent("config.yaml"),
                                                 atomically: true, encoding: .utf8)
         } catch {
@@ -118,6 +117,7 @@ public final class TrainingSession {
         let evalEvery = configuration.evalEvery > 0 ? configuration.evalEvery : stepsPerEpoch
         var lastEvaluation = EvaluationResult(loss: .nan, metrics: [])
         var samplesSeen = 0
+        func elapsed() -> Double { elapsedBefore + monotonicSeconds() - startTime }
         while trainer.step < trainer.totalSteps {
             let result = try trainer.step(from: loader, stopRequested: stopRequested())
             samplesSeen += result.items
@@ -126,7 +126,7 @@ public final class TrainingSession {
                 step: step, epoch: epoch, loss: result.meanLoss, learningRate: Double(result.learningRate),
                 gradientNorm: result.gradientNorm, items: result.items,
                 samplesPerSecond: result.scalars.items / max(result.seconds, 1e-9), seconds: result.timings,
-                elapsed: elapsedBefore + monotonicSeconds() - startTime, skipped: result.skipped)
+                elapsed: elapsed(), skipped: result.skipped)
             try metrics?.write(record)
             progress?.update(record, epochs: stepsPerEpoch)
 
@@ -135,15 +135,14 @@ public final class TrainingSession {
             }
             if step % evalEvery == 0 || step == trainer.totalSteps {
                 lastEvaluation = try trainer.evaluate()
-                let evaluation = EvaluationRecord(step: step, epoch: epoch,
-                                                  elapsed: elapsedBefore + monotonicSeconds() - startTime,
+                let evaluation = EvaluationRecord(step: step, epoch: epoch, elapsed: elapsed(),
                                                   testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.headline)
                 try metrics?.write(evaluation)
                 progress?.report(evaluation)
             }
             let every = configuration.checkpointEvery
             if every > 0 && step % every == 0 && step < trainer.totalSteps {
-                try saveCheckpoint(elapsed: elapsedBefore + monotonicSeconds() - startTime)
+                try saveCheckpoint(elapsed: elapsed())
             }
             if result.stopRequested { break }
         }
@@ -196,7 +195,7 @@ public final class TrainingSession {
             "checkpoint": checkpoint.source,
             // The shortest decimal of the stored Float (0.05, not 0.05000000074505806).
             "checkpoint_learning_rate": Double(String(metadata.learningRate)) ?? .nan,
-            "learning_rate": trainer.learningRate(afterStep: metadata.step),
+            "learning_rate": Double(trainer.learningRate(afterStep: metadata.step)),
             "world_size": world.size,
             "checkpoint_world_size": metadata.worldSize,
             "optimizer": configuration.optimizerTree.yaml().trimmingCharacters(in: .whitespacesAndNewlines),

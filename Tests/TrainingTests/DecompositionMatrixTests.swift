@@ -113,15 +113,6 @@ final class DecompositionMatrixTests: XCTestCase {
     }
 }
 
-extension TrainingConfiguration {
-    /// This configuration with one key replaced.
-    func setting(_ key: String, to value: ConfigValue) throws -> TrainingConfiguration {
-        var tree = self.tree
-        try tree.set(path: key, to: value)
-        return try TrainingConfiguration(tree: tree, source: source)
-    }
-}
-
 /// The first images of the real Fashion-MNIST files, rewritten as the `npy` dataset's four files.
 enum FashionMNISTSubset {
     static let directory = "/usr/share/datasets/fashion-mnist"

@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import TestSupport
+import Training
 import XCTest
 
 /// The product's promise, checked with real processes: R ranks × micro-batch b × k accumulation
@@ -128,14 +129,6 @@ final class EquivalenceTests: XCTestCase {
     /// max |a − b| / (1 + |b|) over every element of every tensor; tensors missing on one side fail.
     private func worstDeviation(_ a: [String: [Float]], _ b: [String: [Float]]) -> Double {
         XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
-        var worst = 0.0
-        for (name, values) in b {
-            guard let other = a[name], other.count == values.count else { return .infinity }
-            for (x, y) in zip(other, values) {
-                let deviation = abs(Double(x) - Double(y)) / (1 + abs(Double(y)))
-                if !(deviation <= worst) { worst = deviation.isNaN ? .infinity : max(worst, deviation) }
-            }
-        }
-        return worst
+        return DecompositionCheck.worstDeviation(a, from: b)
     }
 }

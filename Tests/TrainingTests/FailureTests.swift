@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import TestSupport
+import Training
 import XCTest
 
 /// Checkpoints, exact resume and failure behaviour, with real processes.
@@ -84,12 +85,7 @@ final class FailureTests: XCTestCase {
         let a = try finalTensors("whole"), b = try finalTensors("moved")
         for (name, values) in a {
             let other = try XCTUnwrap(b[name])
-            var worst = 0.0
-            for (x, y) in zip(values, other) {
-                let deviation: Double = abs(Double(x) - Double(y)) / (1 + abs(Double(y)))
-                worst = max(worst, deviation)
-            }
-            XCTAssertLessThanOrEqual(worst, 1e-5, name)
+            XCTAssertLessThanOrEqual(DecompositionCheck.worstDeviation([name: values], from: [name: other]), 1e-5, name)
         }
     }
 
