@@ -1,3 +1,5 @@
+import Tensors
+
 /// Failures of a training run that are not configuration or data problems.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     /// Ranks were started with different configurations.
@@ -10,6 +12,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case emptyTrainingSet
     /// The model's task expects another number of targets per sample than the data set holds.
     case targetsMismatch(model: Int, data: Int)
+    /// A batch setting whose pass would need more memory than is available (`needed` nil: more than `Int` counts).
+    case insufficientMemory(setting: String, needed: Int?, available: Int)
 
     public var description: String {
         switch self {
@@ -26,6 +30,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             "the training set is empty"
         case .targetsMismatch(let model, let data):
             "the model's task takes \(model) target(s) per sample, the data set has \(data)"
+        case .insufficientMemory(let setting, let needed, let available):
+            "\(setting) needs \(needed.map(CheckedSize.gibibytes) ?? "more bytes than can be counted") for this model's "
+                + "parameters, gradients and activations, but \(CheckedSize.gibibytes(available)) of memory is available; "
+                + "use a smaller batch or model"
         }
     }
 }
