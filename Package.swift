@@ -70,3 +70,17 @@ let package = Package(
                            "TestSupport"]),
     ]
 )
+
+// Fuzz targets (Fuzz/, README "Hostile input"), declared only when asked for: they need the
+// sanitizer flags that `launch/fuzz.sh` passes, in a build directory of their own.
+if Context.environment["BIGBATCH_FUZZ"] == "1" {
+    package.targets += [
+        .target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        .executableTarget(
+            name: "bigbatch-fuzz",
+            dependencies: ["CLibFuzzer", "Checkpoints", "Configuration", "Data", "Layers", "Optimizers", "Tensors",
+                           "Training"],
+            path: "Fuzz/Sources/bigbatch-fuzz"),
+    ]
+    package.products += [.executable(name: "bigbatch-fuzz", targets: ["bigbatch-fuzz"])]
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what BigBatch needs on Debian (idempotent), then builds the release binary.
-# Usage: launch/setup.sh [--debug]    (--debug builds the debug configuration instead)
+# Usage: launch/setup.sh [--debug | --no-build]    (--debug builds the debug configuration instead;
+#        --no-build only installs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ if ! command -v swift >/dev/null; then
 fi
 command -v swift >/dev/null || { echo "setup: a Swift 6 toolchain is required (swift not found on PATH)" >&2; exit 1; }
 
+[[ "${1:-}" == "--no-build" ]] && exit 0
 configuration=release
 [[ "${1:-}" == "--debug" ]] && configuration=debug
 swift build -c "$configuration" --product bigbatch >&2

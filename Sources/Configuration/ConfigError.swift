@@ -19,7 +19,8 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         case .missingKey(let key):
             return "configuration key '\(key)' is required"
         case .wrongType(let key, let expected, let found):
-            return "configuration key '\(key)' must be a \(expected), found \(found)"
+            let article = expected.first.map { "aeiou".contains($0) } == true ? "an" : "a"
+            return "configuration key '\(key)' must be \(article) \(expected), found \(found)"
         case .outOfRange(let key, let value, let allowed):
             return "configuration key '\(key)' = \(value) is out of range: must be \(allowed)"
         case .invalidChoice(let key, let value, let valid):

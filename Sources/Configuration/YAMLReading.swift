@@ -102,19 +102,34 @@ extension ConfigValue {
     }
 
     /// Runs `body` on a thread with a stack large enough for `ConfigLimits.maxStructuralCharacters`
-    /// levels of Yams's recursion (about 4 KB each), waiting for it.
-    private static func onLargeStack(_ body: @escaping @Sendable () throws(ConfigError) -> ConfigValue) throws(ConfigError) -> ConfigValue {
-        final class Outcome: @unchecked Sendable { var result: Result<ConfigValue, ConfigError> = .success(.null) }
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            do throws(ConfigError) { outcome.result = .success(try body()) } catch { outcome.result = .failure(error) }
-            done.signal()
+    /// levels of Yams's recursion (about 4 KB each), and waits for it. A joined POSIX thread, so
+    /// that nothing of the thread or its result outlives the call.
+    private static func onLargeStack(_ body: @escaping () throws(ConfigError) -> ConfigValue) throws(ConfigError) -> ConfigValue {
+        final class Job {
+            let body: () throws(ConfigError) -> ConfigValue
+            var result: Result<ConfigValue, ConfigError> = .success(.null)
+            init(_ body: @escaping () throws(ConfigError) -> ConfigValue) { self.body = body }
+            func run() {
+                do throws(ConfigError) { result = .success(try body()) } catch { result = .failure(error) }
+            }
         }
-        thread.stackSize = 64 << 20
-        thread.start()
-        done.wait()
-        return try outcome.result.get()
+        let job = Job(body)
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, 64 << 20)
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(job).toOpaque()
+        let status = pthread_create(&thread, &attributes, { raw in
+            Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, context)
+        guard status == 0 else {
+            Unmanaged<Job>.fromOpaque(context).release()
+            throw .unreadable(source: "configuration", reason: "no thread to parse it on (pthread_create: \(status))")
+        }
+        pthread_join(thread, nil)
+        return try job.result.get()
     }
 }
 

@@ -1,4 +1,5 @@
 import CZlib
+import Tensors
 #if canImport(Glibc)
 import Glibc
 #else
@@ -13,8 +14,12 @@ import Darwin
 enum DataFile {
     /// The bytes of `path`, decompressed when the file is gzip.
     static func read(_ path: String) throws(DataError) -> [UInt8] {
-        let raw = try readRaw(path)
-        if raw.count >= 2 && raw[0] == 0x1F && raw[1] == 0x8B { return try gunzip(raw, file: path) }
+        try decode(readRaw(path), file: path)
+    }
+
+    /// `raw` decompressed when it is gzip, else as it is.
+    static func decode(_ raw: [UInt8], file: String) throws(DataError) -> [UInt8] {
+        if raw.count >= 2 && raw[0] == 0x1F && raw[1] == 0x8B { return try gunzip(raw, file: file) }
         return raw
     }
 
@@ -84,11 +89,14 @@ enum DataFile {
     }
 
     /// Inflates one or more concatenated gzip members (what `gzip -dc` accepts).
-    static func gunzip(_ input: [UInt8], file: String) throws(DataError) -> [UInt8] {
+    ///
+    /// The output may not outgrow `limit` bytes (by default half the memory available): a small
+    /// file that inflates to more (a "zip bomb") is an error, not an exhausted machine.
+    static func gunzip(_ input: [UInt8], file: String, limit: Int = SystemMemory.availableBytes / 2) throws(DataError) -> [UInt8] {
         // ISIZE (the last 4 bytes) is the uncompressed size modulo 2^32: a good first guess, clamped
         // to deflate's maximum ratio so a damaged trailer cannot ask for absurd memory.
         let tail = input.count >= 4 ? input.suffix(4).reversed().reduce(0) { $0 << 8 | Int($1) } : 0
-        var output = [UInt8](repeating: 0, count: max(1 << 16, min(tail, input.count * 1032)))
+        var output = [UInt8](repeating: 0, count: min(max(1 << 16, min(tail, input.count * 1032)), max(limit, 1)))
         var produced = 0
         var consumed = 0
         var stream = z_stream()
@@ -97,7 +105,13 @@ enum DataFile {
         defer { inflateEnd(&stream) }
 
         while true {
-            if produced == output.count { output.append(contentsOf: repeatElement(0, count: output.count)) }
+            if produced == output.count {
+                guard output.count < limit else {
+                    throw .corruptGzip(file: file, reason: "it inflates to more than \(limit) bytes (half the memory "
+                                       + "available), the limit for a data file")
+                }
+                output.append(contentsOf: repeatElement(0, count: min(output.count, limit - output.count)))
+            }
             var availableIn: UInt32 = 0
             let status: Int32 = input.withUnsafeBufferPointer { source in
                 output.withUnsafeMutableBufferPointer { target in

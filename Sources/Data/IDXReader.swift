@@ -10,7 +10,12 @@ public enum IDXReader {
 
     /// Images as [N, C, H, W] and their bytes.
     public static func readImages(_ path: String) throws(DataError) -> (shape: [Int], pixels: [UInt8]) {
-        let bytes = try DataFile.read(path)
+        try readImages(contents: DataFile.readRaw(path), file: path)
+    }
+
+    /// Images from a file's `contents` (gzipped or plain), read from `file` (named in errors).
+    public static func readImages(contents: [UInt8], file path: String) throws(DataError) -> (shape: [Int], pixels: [UInt8]) {
+        let bytes = try DataFile.decode(contents, file: path)
         let dimensions = try header(bytes, file: path, ranks: [3, 4], kind: "IDX3 image", expected: imageMagic)
         if dimensions.dropFirst().contains(0) {
             throw .badDimensions(file: path, dimensions: dimensions, reason: "give an empty image")
@@ -21,7 +26,12 @@ public enum IDXReader {
 
     /// Labels, each checked to lie in 0..<classes.
     public static func readLabels(_ path: String, classes: Int) throws(DataError) -> [Int32] {
-        let bytes = try DataFile.read(path)
+        try readLabels(contents: DataFile.readRaw(path), file: path, classes: classes)
+    }
+
+    /// Labels from a file's `contents` (gzipped or plain), read from `file` (named in errors).
+    public static func readLabels(contents: [UInt8], file path: String, classes: Int) throws(DataError) -> [Int32] {
+        let bytes = try DataFile.decode(contents, file: path)
         let dimensions = try header(bytes, file: path, ranks: [1], kind: "IDX1 label", expected: labelMagic)
         let start = 4 + 4 * dimensions.count
         var labels = [Int32](repeating: 0, count: dimensions[0])

@@ -20,7 +20,12 @@ public enum NumpyReader {
 
     /// Images as [N, C, H, W] and their pixels.
     public static func readImages(_ path: String) throws(DataError) -> (shape: [Int], pixels: Pixels) {
-        let bytes = try DataFile.read(path)
+        try readImages(contents: DataFile.readRaw(path), file: path)
+    }
+
+    /// Images from a file's `contents` (gzipped or plain), read from `file` (named in errors).
+    public static func readImages(contents: [UInt8], file path: String) throws(DataError) -> (shape: [Int], pixels: Pixels) {
+        let bytes = try DataFile.decode(contents, file: path)
         let header = try parse(bytes, file: path, allowed: imageTypes)
         let dims = header.shape
         guard dims.count == 3 || dims.count == 4 else {
@@ -47,7 +52,12 @@ public enum NumpyReader {
 
     /// Labels, each checked to lie in 0..<classes.
     public static func readLabels(_ path: String, classes: Int) throws(DataError) -> [Int32] {
-        let bytes = try DataFile.read(path)
+        try readLabels(contents: DataFile.readRaw(path), file: path, classes: classes)
+    }
+
+    /// Labels from a file's `contents` (gzipped or plain), read from `file` (named in errors).
+    public static func readLabels(contents: [UInt8], file path: String, classes: Int) throws(DataError) -> [Int32] {
+        let bytes = try DataFile.decode(contents, file: path)
         let header = try parse(bytes, file: path, allowed: labelTypes)
         guard header.shape.count == 1 else {
             throw .badDimensions(file: path, dimensions: header.shape, reason: "are not labels [N]")

@@ -62,4 +62,16 @@ final class HostileInputCLITests: XCTestCase {
         try assertRefused(["model.hidden=[8, 16000000, 16000000]"], expected: "GiB of memory is available")
         try assertRefused(["train.eval_batch=100000000000"], expected: "train.eval_batch = 100000000000 needs")
     }
+
+    /// Every committed configuration regression input of the fuzzer (Fuzz/regressions/config) ends `train` cleanly.
+    func testEveryConfigurationRegressionInputIsAnError() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fuzz/regressions/config")
+        let inputs = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        XCTAssertGreaterThanOrEqual(inputs.count, 9, "regression inputs in \(folder.path)")
+        for name in inputs {
+            let text = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+            try assertRefused(config: text, expected: "error")
+        }
+    }
 }
