@@ -128,8 +128,10 @@ final class EvalCommandTests: XCTestCase {
             let result = try ProcessRunner.run(["eval", "--checkpoint", run.appendingPathComponent("final.safetensors").path,
                                                 "--json"], ranks: ranks, timeout: 120)
             XCTAssertEqual(result.status, 0, result.error)
-            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Double])
-            let accuracy = try XCTUnwrap(json["test_accuracy"]), loss = try XCTUnwrap(json["test_loss"])
+            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            let accuracy = try XCTUnwrap(json["test_accuracy"] as? Double), loss = try XCTUnwrap(json["test_loss"] as? Double)
+            XCTAssertEqual(json["checkpoint"] as? String, run.appendingPathComponent("final.safetensors").path)
+            XCTAssertEqual(json["step"] as? Int, 60)
             XCTAssertEqual(accuracy, try XCTUnwrap(expected["test_accuracy"] as? Double), accuracy: 1e-6)
             XCTAssertEqual(loss, try XCTUnwrap(expected["test_loss"] as? Double), accuracy: 1e-4)
             XCTAssertGreaterThan(accuracy, 0.7, "60 steps of AdamW learn Fashion-MNIST well past chance")
