@@ -206,3 +206,59 @@ final class RunIntegrityTests: XCTestCase {
         XCTAssertEqual(try accuracy(fromCopy), try accuracy(fromRun), "the stored configuration (hidden [24]) is used")
     }
 }
+
+/// Problem 7: help, README and behaviour agree.
+final class HelpAndDocsTests: XCTestCase {
+    private var repository: URL {
+        var url = URL(fileURLWithPath: "\(#filePath)")
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }
+
+    /// Every subcommand that `bigbatch --help` lists is shown in the README.
+    func testEverySubcommandIsInTheReadme() throws {
+        let help = try ProcessRunner.run(["--help"])
+        XCTAssertEqual(help.status, 0, help.error)
+        let section = try XCTUnwrap(help.output.components(separatedBy: "SUBCOMMANDS:").last)
+        // A subcommand line is indented by two spaces; wrapped descriptions by more.
+        let names = section.split(separator: "\n").filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }
+            .compactMap { $0.split(separator: " ").first.map(String.init) }.filter { $0 != "See" }
+        XCTAssertGreaterThanOrEqual(names.count, 10, section)
+        let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
+        for name in names { XCTAssertTrue(readme.contains("bigbatch \(name)"), "README shows `bigbatch \(name)`") }
+        let version = try ProcessRunner.run(["--version"])
+        XCTAssertEqual(version.status, 0, version.error)
+        XCTAssertTrue(version.output.hasPrefix("bigbatch \(TrainingSession.version)"), version.output)
+    }
+
+    /// `bigbatch optimizers` works outside the repository and lists each optimizer's settings with defaults.
+    func testOptimizersListsSettingsFromAnyDirectory() throws {
+        let result = try ProcessRunner.run(["optimizers"], in: FileManager.default.temporaryDirectory)
+        XCTAssertEqual(result.status, 0, result.error)
+        let adamw = try XCTUnwrap(result.output.split(separator: "\n").first { $0.hasPrefix("adamw ") })
+        XCTAssertTrue(adamw.contains("lr=0.001 betas=[0.9, 0.999] eps=1e-08 weight_decay=0.01"), String(adamw))
+        XCTAssertTrue(result.output.contains("sgd") && result.output.contains("momentum=0.0"), result.output)
+    }
+
+    /// A learning rate of 0 is refused before training; one-rank `bench allreduce` says there is nothing to reduce.
+    func testZeroLearningRateAndOneRankAllReduceAreRefused() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("bigbatch-lr0-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try """
+        model: {kind: mlp, hidden: [8]}
+        data: {dataset: fashion-mnist}
+        batch: {global: 64, micro: 64}
+        train: {steps: 2}
+        optimizer: {name: sgd, lr: 0}
+        schedule: {warmup_steps: 1}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let run = FileManager.default.temporaryDirectory.appendingPathComponent("bigbatch-lr0-run-\(UUID().uuidString)")
+        let zero = try ProcessRunner.run(["train", "--config", config.path, "--run-dir", run.path, "--quiet"])
+        XCTAssertNotEqual(zero.status, 0)
+        XCTAssertTrue(zero.error.contains("optimizer.lr") && zero.error.contains("learning rate would be 0"), zero.error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.path))
+        let bench = try ProcessRunner.run(["bench", "allreduce", "--rounds", "1"])
+        XCTAssertNotEqual(bench.status, 0)
+        XCTAssertTrue(bench.error.contains("one rank has nothing to reduce"), bench.error)
+    }
+}
