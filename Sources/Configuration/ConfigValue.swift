@@ -1,6 +1,4 @@
 import Foundation
-import Yams
-
 /// A configuration tree as read from YAML, with key order kept so that resolved configurations
 /// print in the order the user wrote them.
 public indirect enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
@@ -64,73 +62,6 @@ public struct ConfigMap: Equatable, Sendable {
 }
 
 extension ConfigValue {
-    /// Reads and parses a YAML file; an unreadable file is a `ConfigError` naming it, like a malformed one.
-    public static func parse(file path: String) throws(ConfigError) -> ConfigValue {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw .unreadable(source: path, reason: "cannot read the file (\(error.localizedDescription))")
-        }
-        return try parse(yaml: text, source: path)
-    }
-
-    /// Parses YAML text into a configuration tree.
-    public static func parse(yaml text: String, source: String) throws(ConfigError) -> ConfigValue {
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: text)
-        } catch {
-            throw .unreadable(source: source, reason: "\(error)")
-        }
-        guard let node else { return .map(ConfigMap()) }
-        return try ConfigValue(node: node, source: source)
-    }
-
-    /// Parses a single scalar as YAML would read it (`0.1` → number, `true` → boolean, `[1, 2]` → list).
-    public static func parse(scalar text: String) -> ConfigValue {
-        if let value = try? parse(yaml: text, source: "--set"), value != .map(ConfigMap()) { return value }
-        return .string(text)
-    }
-
-    init(node: Node, source: String) throws(ConfigError) {
-        switch node {
-        case .scalar(let scalar):
-            self = ConfigValue(scalar: scalar)
-        case .sequence(let sequence):
-            var items: [ConfigValue] = []
-            for item in sequence { items.append(try ConfigValue(node: item, source: source)) }
-            self = .list(items)
-        case .mapping(let mapping):
-            var map = ConfigMap()
-            for (keyNode, valueNode) in mapping {
-                guard let key = keyNode.string else {
-                    throw .unreadable(source: source, reason: "a mapping key is not a string: \(keyNode)")
-                }
-                if map[key] != nil { throw .unreadable(source: source, reason: "key '\(key)' appears twice") }
-                map[key] = try ConfigValue(node: valueNode, source: source)
-            }
-            self = .map(map)
-        }
-    }
-
-    init(scalar: Node.Scalar) {
-        let text = scalar.string
-        if scalar.style == .singleQuoted || scalar.style == .doubleQuoted {
-            self = .string(text)
-        } else if let value = Bool.construct(from: scalar) {
-            self = .bool(value)
-        } else if let value = Int.construct(from: scalar) {
-            self = .int(value)
-        } else if let value = Double.construct(from: scalar) {
-            self = .double(value)
-        } else if text == "~" || text == "null" || text.isEmpty {
-            self = .null
-        } else {
-            self = .string(text)
-        }
-    }
-
     /// Sets the value at a dotted path (`optimizer.lr`), creating mappings on the way.
     public mutating func set(path: String, to value: ConfigValue) throws(ConfigError) {
         let components = path.split(separator: ".").map(String.init)

@@ -32,10 +32,11 @@ public struct CNNSettings: Sendable, Equatable {
         guard !channels.isEmpty else {
             throw .invalid(key: section.qualified("channels"), reason: "needs at least one conv block")
         }
-        let kernelSize = try section.int("kernel_size", default: 3, range: 1...Int.max)
+        let window = ModelSpec.maxWindow
+        let kernelSize = try section.int("kernel_size", default: 3, range: 1...window)
         self.init(common: common, channels: channels, kernelSize: kernelSize,
-                  padding: try section.int("padding", default: kernelSize / 2, range: 0...Int.max),
-                  stride: try section.int("stride", default: 1, range: 1...Int.max),
+                  padding: try section.int("padding", default: kernelSize / 2, range: 0...window),
+                  stride: try section.int("stride", default: 1, range: 1...window),
                   pool: try ModelSpec.choice(section, "pool", default: ModelSpec.Pooling.max),
                   dense: try ModelSpec.widths(section, "dense", default: [128]))
     }
@@ -45,28 +46,30 @@ public struct CNNSettings: Sendable, Equatable {
             throw .inputShape(layer: "\(stack.nextName) (Conv2d)", expected: "[C, H, W]", found: stack.shape)
         }
         let activation = common.activation
-        for width in channels {
-            stack.add(try Conv2d(name: stack.nextName, inputShape: stack.shape, outChannels: width,
+        for (index, width) in channels.enumerated() {
+            stack.setting = "model.channels[\(index)] = \(width)"
+            try stack.add(try Conv2d(name: stack.nextName, inputShape: stack.shape, outChannels: width,
                                  kernelSize: kernelSize, stride: stride, padding: padding))
             switch (pool, activation) {
             case (.max, .relu):
                 // relu(max(x)) = max(relu(x)) with the same winner and the same gradient, so
                 // pooling first gives identical results with ReLU on a quarter of the values.
-                stack.add(try MaxPool2d(name: stack.nextName, inputShape: stack.shape, kernel: 2, stride: 2))
-                stack.add(ActivationLayer(name: stack.nextName, inputShape: stack.shape, activation: activation))
+                try stack.add(try MaxPool2d(name: stack.nextName, inputShape: stack.shape, kernel: 2, stride: 2))
+                try stack.add(ActivationLayer(name: stack.nextName, inputShape: stack.shape, activation: activation))
             case (.max, _):
-                stack.add(ActivationLayer(name: stack.nextName, inputShape: stack.shape, activation: activation))
-                stack.add(try MaxPool2d(name: stack.nextName, inputShape: stack.shape, kernel: 2, stride: 2))
+                try stack.add(ActivationLayer(name: stack.nextName, inputShape: stack.shape, activation: activation))
+                try stack.add(try MaxPool2d(name: stack.nextName, inputShape: stack.shape, kernel: 2, stride: 2))
             case (.avg, _):
-                stack.add(ActivationLayer(name: stack.nextName, inputShape: stack.shape, activation: activation))
-                stack.add(try AvgPool2d(name: stack.nextName, inputShape: stack.shape, kernel: 2, stride: 2))
+                try stack.add(ActivationLayer(name: stack.nextName, inputShape: stack.shape, activation: activation))
+                try stack.add(try AvgPool2d(name: stack.nextName, inputShape: stack.shape, kernel: 2, stride: 2))
             }
         }
-        stack.add(Flatten(name: stack.nextName, inputShape: stack.shape))
-        stack.add(try Dropout(name: stack.nextName, inputShape: stack.shape, probability: common.dropout,
+        try stack.add(Flatten(name: stack.nextName, inputShape: stack.shape))
+        try stack.add(try Dropout(name: stack.nextName, inputShape: stack.shape, probability: common.dropout,
                               layerIndex: stack.numbered))
-        for width in dense {
-            stack.add(try Linear(name: stack.nextName, inputShape: stack.shape, outFeatures: width))
+        for (index, width) in dense.enumerated() {
+            stack.setting = "model.dense[\(index)] = \(width)"
+            try stack.add(try Linear(name: stack.nextName, inputShape: stack.shape, outFeatures: width))
             try stack.addActivationAndDropout(common)
         }
     }

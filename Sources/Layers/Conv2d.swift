@@ -34,6 +34,13 @@ public final class Conv2d: Layer {
             throw .invalidArgument(layer: label, reason: "channels \(outChannels), kernel \(kernelSize), stride \(stride) "
                                    + "must be positive and padding \(padding) non-negative")
         }
+        // Bounded so that the output size and the column matrix below are computed without overflow.
+        let limit = 1 << 30
+        guard inputShape.allSatisfy({ $0 <= limit }), outChannels <= limit, kernelSize <= limit, stride <= limit,
+              padding <= limit else {
+            throw .invalidArgument(layer: label, reason: "input \(inputShape), channels \(outChannels), kernel "
+                                   + "\(kernelSize), stride \(stride) and padding \(padding) must each be at most \(limit)")
+        }
         self.name = name
         self.inputShape = inputShape
         (inChannels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
@@ -48,9 +55,15 @@ public final class Conv2d: Layer {
         guard !paddedTooSmall, oh > 0, ow > 0 else {
             throw .nonPositiveOutput(layer: label, input: inputShape, output: shape)
         }
+        guard CheckedSize.product([inputShape[0], kernelSize, kernelSize, oh, ow, 3]) != nil else {
+            throw .invalidArgument(layer: label, reason: "its column matrix (\(inputShape[0]) × \(kernelSize)² rows, "
+                                   + "\(oh) × \(ow) columns) is too large to count")
+        }
         outputShape = shape
         (outHeight, outWidth) = (oh, ow)
     }
+
+    public var fixedWorkspaceCount: Int { 2 * patch * outPlane + outPlane }
 
     /// Rows of the column matrix: one per weight of an output channel.
     var patch: Int { inChannels * kernelHeight * kernelWidth }

@@ -35,6 +35,9 @@ public protocol Layer: AnyObject {
     /// Whether this pass leaves the data unchanged (dropout when evaluating or at p = 0), so that a
     /// container may hand the input straight on and skip both passes of the layer.
     func isIdentity(in context: PassContext) -> Bool
+    /// Floats of workspace sized by the layer, not by the batch (a convolution's column matrices),
+    /// for `ModelSize`.
+    var fixedWorkspaceCount: Int { get }
 }
 
 extension Layer {
@@ -44,6 +47,7 @@ extension Layer {
     public func bind(_ store: ParameterStore) {}
     public func reserve(batch: Int) {}
     public func isIdentity(in context: PassContext) -> Bool { false }
+    public var fixedWorkspaceCount: Int { 0 }
 }
 
 /// What a pass needs besides the data: whether it trains, and the keys of its randomness.

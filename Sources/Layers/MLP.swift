@@ -24,13 +24,14 @@ public struct MLPSettings: Sendable, Equatable {
 
     func build(_ stack: inout LayerStack) throws(ModelError) {
         // Unnumbered, so that parameter names and dropout keys are those of the flat-input MLP.
-        if stack.shape.count > 1 { stack.add(Flatten(name: "flatten", inputShape: stack.shape), numbered: false) }
-        for width in hidden {
-            stack.add(try Linear(name: stack.nextName, inputShape: stack.shape, outFeatures: width))
+        if stack.shape.count > 1 { try stack.add(Flatten(name: "flatten", inputShape: stack.shape), numbered: false) }
+        for (index, width) in hidden.enumerated() {
+            stack.setting = "model.hidden[\(index)] = \(width)"
+            try stack.add(try Linear(name: stack.nextName, inputShape: stack.shape, outFeatures: width))
             switch norm {
             case .none: break
-            case .layernorm: stack.add(LayerNorm(name: stack.nextName, inputShape: stack.shape))
-            case .rmsnorm: stack.add(RMSNorm(name: stack.nextName, inputShape: stack.shape))
+            case .layernorm: try stack.add(LayerNorm(name: stack.nextName, inputShape: stack.shape))
+            case .rmsnorm: try stack.add(RMSNorm(name: stack.nextName, inputShape: stack.shape))
             }
             try stack.addActivationAndDropout(common)
         }

@@ -49,6 +49,8 @@ public final class Model {
     var minimumReplicaSamples = 8
     /// The largest batch the buffers have been sized for.
     public private(set) var capacity = 0
+    /// What the parameters, gradients and activations need, counted when the model was built.
+    public let size: ModelSize
     private var replicas: [Replica]
 
     public var layout: ParameterLayout { store.layout }
@@ -69,7 +71,9 @@ public final class Model {
         self.spec = spec
         self.inputShape = inputShape
         self.classes = classes
-        let layers = try spec.layers(inputShape: inputShape, classes: classes)
+        let (layers, size) = try spec.layers(inputShape: inputShape, classes: classes,
+                                             memoryBudget: SystemMemory.availableBytes)
+        self.size = size
         network = try Sequential(layers, name: "model")
         let outputs = network.outputShape.reduce(1, *)
         guard outputs == task.targetsPerSample * classes else {
@@ -95,7 +99,7 @@ public final class Model {
     private func prepare(_ count: Int, replicaCount: Int) {
         while replicas.count < replicaCount {
             do {
-                let copy = try Sequential(spec.layers(inputShape: inputShape, classes: classes), name: "model")
+                let copy = try Sequential(spec.layers(inputShape: inputShape, classes: classes).layers, name: "model")
                 let gradients = ParameterStore(sharingParametersOf: store)
                 copy.bind(gradients)
                 replicas.append(Replica(network: copy, store: gradients))

@@ -8,12 +8,17 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case nonPositiveOutput(layer: String, input: [Int], output: [Int])
     /// A layer argument out of its domain (kernel size 0, dropout 1, zero classes).
     case invalidArgument(layer: String, reason: String)
+    /// A setting that makes the model larger than `Int` can count or than memory can hold; names the
+    /// setting with its value (`model.hidden[0] = 100000000000`) and what it would need.
+    case tooLarge(setting: String, reason: String)
 
     public var layer: String {
         switch self {
         case .inputShape(let layer, _, _), .shapeMismatch(let layer, _, _), .nonPositiveOutput(let layer, _, _),
              .invalidArgument(let layer, _):
             return layer
+        case .tooLarge(let setting, _):
+            return setting
         }
     }
 
@@ -27,6 +32,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
             return "layer \(layer): input \(input) gives a non-positive output size \(output)"
         case .invalidArgument(let layer, let reason):
             return "layer \(layer): \(reason)"
+        case .tooLarge(let setting, let reason):
+            return "\(setting) \(reason)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import Configuration
+import Tensors
 
 /// The architecture of a model, as read from the `model` section of a configuration: one case per
 /// kind, each with its own typed settings. This file is the catalogue; each kind's settings,
@@ -53,15 +54,28 @@ public enum ModelSpec: Sendable, Equatable {
     }
 
     /// The layers of this model for samples of `inputShape` and `classes` outputs, numbered like a
-    /// PyTorch `nn.Sequential` (`layers.0`, `layers.1`, …).
-    func layers(inputShape: [Int], classes: Int) throws(ModelError) -> [any Layer] {
-        var stack = LayerStack(inputShape: inputShape)
+    /// PyTorch `nn.Sequential` (`layers.0`, `layers.1`, …), with their sizes counted. Sizes come
+    /// from a configuration and a data file, so they are counted with checked arithmetic, and a
+    /// model whose parameters and gradients need more than `memoryBudget` bytes is refused here,
+    /// naming the setting that crossed it, before anything is allocated.
+    func layers(inputShape: [Int], classes: Int, memoryBudget: Int? = nil) throws(ModelError) -> (layers: [any Layer], size: ModelSize) {
+        var stack = LayerStack(inputShape: inputShape, memoryBudget: memoryBudget)
+        guard CheckedSize.product(inputShape) != nil else {
+            throw .tooLarge(setting: stack.setting, reason: "has more elements per sample than can be counted")
+        }
         switch self {
         case .mlp(let settings): try settings.build(&stack)
         case .cnn(let settings): try settings.build(&stack)
         }
+        stack.setting = "the output layer (\(classes) outputs)"
         try stack.add(Linear(name: stack.nextName, inputShape: stack.shape, outFeatures: classes))
-        return stack.layers
+        return (stack.layers, stack.size)
+    }
+
+    /// What a model of this spec needs, counted without allocating anything; refused like `Model`
+    /// refuses it when its parameters and gradients need more than `memoryBudget` bytes.
+    public func size(inputShape: [Int], classes: Int, memoryBudget: Int? = nil) throws(ModelError) -> ModelSize {
+        try layers(inputShape: inputShape, classes: classes, memoryBudget: memoryBudget).size
     }
 
     /// A multilayer perceptron; defaults are the shipped 784 → 512 → 512 → 10 model.
@@ -111,12 +125,39 @@ extension ModelSpec {
         return value
     }
 
+    /// The widest layer (units or channels) a configuration may ask for, so that shape arithmetic
+    /// cannot overflow; memory runs out long before (`ModelSize`).
+    public static let maxWidth = 1 << 24
+    /// The largest kernel size, padding or stride a configuration may ask for.
+    public static let maxWindow = 1 << 12
+
     static func widths(_ section: ConfigSection, _ key: String, default fallback: [Int]) throws(ConfigError) -> [Int] {
         let values = try section.ints(key, default: fallback)
-        if let bad = values.first(where: { $0 <= 0 }) {
-            throw .outOfRange(key: section.qualified(key), value: "\(bad)", allowed: "positive widths")
+        for (index, width) in values.enumerated() where !(1...maxWidth).contains(width) {
+            throw .outOfRange(key: "\(section.qualified(key))[\(index)]", value: "\(width)",
+                              allowed: "a positive width of at most \(maxWidth)")
         }
         return values
+    }
+}
+
+/// How much memory a model needs, in floats: what `Model` allocates once and per sample of a pass.
+public struct ModelSize: Sendable, Equatable {
+    /// Parameters (the gradient buffer has as many again, per replica).
+    public internal(set) var parameters = 0
+    /// Activations, their gradients and masks per sample of a pass (an upper estimate).
+    public internal(set) var perSample = 0
+    /// Buffers sized by the layer rather than the batch (a convolution's column matrices).
+    public internal(set) var fixedWorkspace = 0
+
+    /// Bytes for a pass over `batch` samples on `replicas` threads, or nil if that overflows `Int`:
+    /// the parameters once, a gradient buffer and fixed workspaces per replica, activations per sample.
+    public func bytes(batch: Int, replicas: Int) -> Int? {
+        guard let perReplica = CheckedSize.sum([parameters, fixedWorkspace]),
+              let replicated = CheckedSize.product([perReplica, replicas]),
+              let activations = CheckedSize.product([perSample, batch]),
+              let floats = CheckedSize.sum([parameters, replicated, activations]) else { return nil }
+        return CheckedSize.product([floats, MemoryLayout<Float>.size])
     }
 }
 
@@ -127,12 +168,48 @@ struct LayerStack {
     private(set) var shape: [Int]
     /// Numbered layers so far; unnumbered ones (the MLP's leading flatten) do not count.
     private(set) var numbered = 0
+    /// The setting (with its value) that the layers being added come from, for size errors.
+    var setting: String
+    private(set) var size = ModelSize()
+    private var widest = 0
+    private let memoryBudget: Int?
 
-    init(inputShape: [Int]) { shape = inputShape }
+    init(inputShape: [Int], memoryBudget: Int? = nil) {
+        shape = inputShape
+        setting = "the model's input \(inputShape)"
+        self.memoryBudget = memoryBudget
+    }
 
     var nextName: String { "layers.\(numbered)" }
 
-    mutating func add(_ layer: any Layer, numbered isNumbered: Bool = true) {
+    /// Adds `layer` after counting its parameters, output and workspace with checked arithmetic.
+    mutating func add(_ layer: any Layer, numbered isNumbered: Bool = true) throws(ModelError) {
+        guard let outputs = CheckedSize.product(layer.outputShape) else {
+            throw .tooLarge(setting: setting, reason: "makes \(layer.name)'s output \(layer.outputShape) too large to count")
+        }
+        var parameters = size.parameters
+        for spec in layer.parameterSpecs {
+            guard let count = CheckedSize.product(spec.shape), let total = CheckedSize.sum([parameters, count]) else {
+                throw .tooLarge(setting: setting, reason: "makes the parameter count overflow (\(spec.name) \(spec.shape))")
+            }
+            parameters = total
+        }
+        widest = max(widest, outputs)
+        guard let perSample = CheckedSize.sum([size.perSample, outputs, outputs]),
+              let workspace = CheckedSize.sum([size.fixedWorkspace, layer.fixedWorkspaceCount]),
+              CheckedSize.product([parameters, 2 * MemoryLayout<Float>.size]) != nil,
+              CheckedSize.product([perSample, 2 * MemoryLayout<Float>.size]) != nil else {
+            throw .tooLarge(setting: setting, reason: "makes \(layer.name)'s memory too large to count")
+        }
+        if let memoryBudget, let first = layer.parameterSpecs.first,
+           case let needed = parameters * 2 * MemoryLayout<Float>.size, needed > memoryBudget {
+            throw .tooLarge(setting: setting, reason: "needs \(CheckedSize.gibibytes(needed)) for parameters and their "
+                            + "gradients (\(parameters) parameters; \(first.name) is \(first.shape)), but "
+                            + "\(CheckedSize.gibibytes(memoryBudget)) of memory is available")
+        }
+        size.parameters = parameters
+        size.perSample = perSample
+        size.fixedWorkspace = workspace
         layers.append(layer)
         shape = layer.outputShape
         if isNumbered { numbered += 1 }
@@ -140,7 +217,7 @@ struct LayerStack {
 
     /// The activation and a dropout keyed by its own layer number.
     mutating func addActivationAndDropout(_ common: ModelSpec.Common) throws(ModelError) {
-        add(ActivationLayer(name: nextName, inputShape: shape, activation: common.activation))
-        add(try Dropout(name: nextName, inputShape: shape, probability: common.dropout, layerIndex: numbered))
+        try add(ActivationLayer(name: nextName, inputShape: shape, activation: common.activation))
+        try add(try Dropout(name: nextName, inputShape: shape, probability: common.dropout, layerIndex: numbered))
     }
 }

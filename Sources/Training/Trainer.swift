@@ -69,6 +69,8 @@ public final class Trainer {
             guard model.targetsPerSample == trainSet.targetsPerSample else {
                 throw TrainingError.targetsMismatch(model: model.targetsPerSample, data: trainSet.targetsPerSample)
             }
+            try Trainer.checkMemory(model, batches: [("batch.micro", configuration.microBatch),
+                                                     ("train.eval_batch", configuration.evalBatch)])
             let optimizer = try OptimizerCatalog.make(
                 section: ConfigSection(configuration.optimizerTree, path: "optimizer"), layout: model.layout)
             let plan = try BatchPlan(sampleCount: trainSet.count, globalBatch: configuration.globalBatch,
@@ -86,6 +88,17 @@ public final class Trainer {
         // Identical initial parameters everywhere: rank 0's, whatever the others computed.
         model.initializeParameters(seed: configuration.seed)
         try world.broadcast(model.store.parameters.pointer, root: 0)
+    }
+
+    /// Refuses a batch whose pass cannot fit in memory before its buffers are allocated, naming the setting.
+    static func checkMemory(_ model: Model, batches: [(setting: String, size: Int)]) throws(TrainingError) {
+        let available = SystemMemory.availableBytes
+        for (setting, size) in batches {
+            let needed = model.size.bytes(batch: size, replicas: model.threads)
+            if needed.map({ $0 > available }) ?? true {
+                throw .insufficientMemory(setting: "\(setting) = \(size)", needed: needed, available: available)
+            }
+        }
     }
 
     /// A loader for this rank's micro-batches from the current step to the end of the run.

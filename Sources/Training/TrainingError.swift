@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// Failures of a training run that are not configuration or data problems.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
@@ -12,6 +13,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case emptyTrainingSet
     /// The model's task expects another number of targets per sample than the data set holds.
     case targetsMismatch(model: Int, data: Int)
+    /// A batch setting whose pass would need more memory than is available (`needed` nil: more than `Int` counts).
+    case insufficientMemory(setting: String, needed: Int?, available: Int)
     /// A fresh run was asked to start in a directory that holds another run.
     case runDirectoryHoldsAnotherRun(path: String, runID: String?, latestStep: Int?, resumeHint: String)
     /// A resume from a checkpoint of one run into a directory that holds a different run.
@@ -38,6 +41,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             "the training set is empty"
         case .targetsMismatch(let model, let data):
             "the model's task takes \(model) target(s) per sample, the data set has \(data)"
+        case .insufficientMemory(let setting, let needed, let available):
+            "\(setting) needs \(needed.map(CheckedSize.gibibytes) ?? "more bytes than can be counted") for this model's "
+                + "parameters, gradients and activations, but \(CheckedSize.gibibytes(available)) of memory is available; "
+                + "use a smaller batch or model"
         case .runDirectoryHoldsAnotherRun(let path, let runID, let latestStep, let resumeHint):
             "run directory \(path) already holds a run" + (runID.map { " (run id \($0)" + (latestStep.map { ", checkpoint at step \($0))" } ?? ")") } ?? latestStep.map { " (checkpoint at step \($0))" } ?? "")
                 + "; continue it with \(resumeHint), start over with --overwrite (deletes its checkpoints and metrics), "
