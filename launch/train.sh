@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains with mpirun: one rank per core (all local cores by default), the default config unless one is given.
-# Usage: launch/train.sh [-n RANKS] [--hostfile FILE] [CONFIG] [--set key=value ...] [other bigbatch train options]
+# Usage: launch/train.sh [-n RANKS] [--hostfile FILE] [CONFIG | --config CONFIG] [--set key=value ...] [other bigbatch train options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,8 @@ while (($#)); do
     case "$1" in
         -n|--ranks) ranks="$2"; shift 2 ;;
         --hostfile) hostfile="$2"; shift 2 ;;
+        --config) config="$2"; shift 2 ;;
+        --config=*) config="${1#--config=}"; shift ;;
         -h|--help) sed -n '2,3p' "$0"; exit 0 ;;
         *.yaml|*.yml) config="$1"; shift ;;
         *) passthrough+=("$1"); shift ;;

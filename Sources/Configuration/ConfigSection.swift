@@ -8,6 +8,14 @@ public final class ConfigSection {
     public let path: String
     public let map: ConfigMap
     private var known: [String] = []
+    /// The keys read so far, in reading order, each with the default a reader gave it (nil for a
+    /// required key or one without a default): what `bigbatch optimizers` lists as a catalogue entry's
+    /// settings, taken from the code that reads them so that the list cannot drift from it.
+    public private(set) var settings: [(key: String, default: String?)] = []
+
+    private func noteDefault(_ key: String, _ fallback: String) {
+        if let index = settings.firstIndex(where: { $0.key == key }) { settings[index].default = fallback }
+    }
 
     public init(_ value: ConfigValue, path: String = "") throws(ConfigError) {
         self.path = path
@@ -28,7 +36,10 @@ public final class ConfigSection {
 
     /// Declares `key` valid and returns its raw value, if present.
     public func value(_ key: String) -> ConfigValue? {
-        if !known.contains(key) { known.append(key) }
+        if !known.contains(key) {
+            known.append(key)
+            settings.append((key, nil))
+        }
         switch map[key] {
         case .null?, nil: return nil
         case let value?: return value
@@ -67,7 +78,8 @@ public final class ConfigSection {
 
     public func double(_ key: String, default fallback: Double, range: ClosedRange<Double>? = nil,
                        openLower: Bool = false, openUpper: Bool = false) throws(ConfigError) -> Double {
-        try optionalDouble(key, range: range, openLower: openLower, openUpper: openUpper) ?? fallback
+        defer { noteDefault(key, String(fallback)) }
+        return try optionalDouble(key, range: range, openLower: openLower, openUpper: openUpper) ?? fallback
     }
 
     public func requiredDouble(_ key: String, range: ClosedRange<Double>? = nil) throws(ConfigError) -> Double {
@@ -88,7 +100,8 @@ public final class ConfigSection {
     }
 
     public func int(_ key: String, default fallback: Int, range: ClosedRange<Int>? = nil) throws(ConfigError) -> Int {
-        try optionalInt(key, range: range) ?? fallback
+        defer { noteDefault(key, String(fallback)) }
+        return try optionalInt(key, range: range) ?? fallback
     }
 
     public func requiredInt(_ key: String, range: ClosedRange<Int>? = nil) throws(ConfigError) -> Int {
@@ -97,6 +110,7 @@ public final class ConfigSection {
     }
 
     public func bool(_ key: String, default fallback: Bool) throws(ConfigError) -> Bool {
+        defer { noteDefault(key, String(fallback)) }
         guard let raw = value(key) else { return fallback }
         guard case .bool(let flag) = raw else {
             throw .wrongType(key: qualified(key), expected: "boolean", found: "\(raw.kindName) \(raw)")
@@ -113,7 +127,8 @@ public final class ConfigSection {
     }
 
     public func string(_ key: String, default fallback: String) throws(ConfigError) -> String {
-        try optionalString(key) ?? fallback
+        defer { noteDefault(key, fallback) }
+        return try optionalString(key) ?? fallback
     }
 
     public func requiredString(_ key: String) throws(ConfigError) -> String {
@@ -129,6 +144,7 @@ public final class ConfigSection {
     }
 
     public func doubles(_ key: String, default fallback: [Double], count: Int? = nil) throws(ConfigError) -> [Double] {
+        defer { noteDefault(key, "[" + fallback.map { String($0) }.joined(separator: ", ") + "]") }
         guard let raw = value(key) else { return fallback }
         guard case .list(let items) = raw else {
             throw .wrongType(key: qualified(key), expected: "list of numbers", found: "\(raw.kindName) \(raw)")
@@ -148,6 +164,7 @@ public final class ConfigSection {
     }
 
     public func ints(_ key: String, default fallback: [Int]) throws(ConfigError) -> [Int] {
+        defer { noteDefault(key, "[" + fallback.map { String($0) }.joined(separator: ", ") + "]") }
         guard let raw = value(key) else { return fallback }
         guard case .list(let items) = raw else {
             throw .wrongType(key: qualified(key), expected: "list of integers", found: "\(raw.kindName) \(raw)")
@@ -163,7 +180,12 @@ public final class ConfigSection {
     }
 
     /// Declares keys valid without reading them (read by someone else, or reserved).
-    public func declare(_ keys: String...) { for key in keys where !known.contains(key) { known.append(key) } }
+    public func declare(_ keys: String...) {
+        for key in keys where !known.contains(key) {
+            known.append(key)
+            settings.append((key, nil))
+        }
+    }
 
     /// Rejects every key that no reader declared.
     public func finish() throws(ConfigError) {

@@ -15,6 +15,8 @@ import Foundation
 // - `test_accuracy` is a fraction in [0, 1], not a percentage.
 // - Diverged runs produce non-finite numbers, which JSON cannot hold: they are written as the strings
 //   "NaN", "Infinity" and "-Infinity" (see `MetricsCoding`).
+// - `run_id` names the run the line belongs to (the id in the run directory's `config.yaml` and checkpoints);
+//   absent in files written before runs had an identity.
 // - Unknown keys are ignored (so the trainer may add fields); unknown `type` values are rejected.
 
 /// Wall-clock seconds one optimizer step spent in each phase, measured on the writing rank.
@@ -67,10 +69,12 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var elapsed: Double
     /// Whether the update was skipped (for instance, a non-finite gradient).
     public var skipped: Bool
+    /// The run the line belongs to (absent in files written before runs had an identity).
+    public var runID: String?
 
     public init(
         step: Int, epoch: Double, loss: Double, learningRate: Double, gradientNorm: Double, items: Int,
-        samplesPerSecond: Double, seconds: StepTimings, elapsed: Double, skipped: Bool = false
+        samplesPerSecond: Double, seconds: StepTimings, elapsed: Double, skipped: Bool = false, runID: String? = nil
     ) {
         self.step = step
         self.epoch = epoch
@@ -82,6 +86,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         self.seconds = seconds
         self.elapsed = elapsed
         self.skipped = skipped
+        self.runID = runID
     }
 
     enum CodingKeys: String, CodingKey {
@@ -91,6 +96,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         case items
         case samplesPerSecond = "samples_per_s"
         case seconds, elapsed, skipped
+        case runID = "run_id"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -106,6 +112,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         elapsed = try container.decode(Double.self, forKey: .elapsed)
         // Older writers omitted the flag when false.
         skipped = try container.decodeIfPresent(Bool.self, forKey: .skipped) ?? false
+        runID = try container.decodeIfPresent(String.self, forKey: .runID)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -121,6 +128,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         try container.encode(seconds, forKey: .seconds)
         try container.encode(elapsed, forKey: .elapsed)
         try container.encode(skipped, forKey: .skipped)
+        try container.encodeIfPresent(runID, forKey: .runID)
     }
 }
 
@@ -135,19 +143,23 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
     public var testLoss: Double
     /// Fraction of test samples classified correctly, in [0, 1].
     public var testAccuracy: Double
+    /// The run the line belongs to (absent in files written before runs had an identity).
+    public var runID: String?
 
-    public init(step: Int, epoch: Double, elapsed: Double, testLoss: Double, testAccuracy: Double) {
+    public init(step: Int, epoch: Double, elapsed: Double, testLoss: Double, testAccuracy: Double, runID: String? = nil) {
         self.step = step
         self.epoch = epoch
         self.elapsed = elapsed
         self.testLoss = testLoss
         self.testAccuracy = testAccuracy
+        self.runID = runID
     }
 
     enum CodingKeys: String, CodingKey {
         case type, step, epoch, elapsed
         case testLoss = "test_loss"
         case testAccuracy = "test_accuracy"
+        case runID = "run_id"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -157,6 +169,7 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
         elapsed = try container.decode(Double.self, forKey: .elapsed)
         testLoss = try container.decode(Double.self, forKey: .testLoss)
         testAccuracy = try container.decode(Double.self, forKey: .testAccuracy)
+        runID = try container.decodeIfPresent(String.self, forKey: .runID)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -167,6 +180,7 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
         try container.encode(elapsed, forKey: .elapsed)
         try container.encode(testLoss, forKey: .testLoss)
         try container.encode(testAccuracy, forKey: .testAccuracy)
+        try container.encodeIfPresent(runID, forKey: .runID)
     }
 }
 

@@ -6,6 +6,8 @@ import Foundation
 /// Not thread-safe: one writer per file, used by the rank that logs.
 public final class MetricsWriter {
     public let url: URL
+    /// Stamped on every line that does not carry its own, so that a line always says which run wrote it.
+    public let runID: String?
     private let handle: FileHandle
     private let encoder = MetricsCoding.makeEncoder()
 
@@ -13,8 +15,9 @@ public final class MetricsWriter {
     ///
     /// A partial last line left by a crash is cut off first: appended to, it would become a malformed line in the
     /// middle of the file, which the strict reader rejects.
-    public init(url: URL) throws(ReportError) {
+    public init(url: URL, runID: String? = nil) throws(ReportError) {
         self.url = url
+        self.runID = runID
         let manager = FileManager.default
         if !manager.fileExists(atPath: url.path) {
             guard manager.createFile(atPath: url.path, contents: nil) else {
@@ -39,17 +42,21 @@ public final class MetricsWriter {
     }
 
     public func write(_ record: StepRecord) throws(ReportError) {
+        var record = record
+        record.runID = record.runID ?? runID
         try writeLine(record)
     }
 
     public func write(_ record: EvaluationRecord) throws(ReportError) {
+        var record = record
+        record.runID = record.runID ?? runID
         try writeLine(record)
     }
 
     public func write(_ line: MetricsLine) throws(ReportError) {
         switch line {
-        case .step(let record): try writeLine(record)
-        case .evaluation(let record): try writeLine(record)
+        case .step(let record): try write(record)
+        case .evaluation(let record): try write(record)
         }
     }
 

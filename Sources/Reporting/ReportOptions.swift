@@ -10,11 +10,15 @@ public struct ReportOptions: Sendable, Equatable {
     public var lossSmoothing: Double?
     /// Whether the unsmoothed training loss is drawn faintly under the smoothed line.
     public var showsRawLoss: Bool
+    /// The `--set` overrides given to `compare` for every variant, stated under the title: the sweep
+    /// file's description cannot know them.
+    public var overrides: [String]
 
     public init(
         title: String = "Batch-size sweep", description: String = "", targetAccuracy: Double = 0.9,
-        lossSmoothing: Double? = nil, showsRawLoss: Bool = true
+        lossSmoothing: Double? = nil, showsRawLoss: Bool = true, overrides: [String] = []
     ) {
+        self.overrides = overrides
         self.title = title
         self.description = description
         self.targetAccuracy = targetAccuracy

@@ -12,6 +12,8 @@ enum ReportOverview {
         let optimizers = Array(Set(summaries.map(\.info.optimizer))).sorted()
         parts.append("optimizer\(optimizers.count == 1 ? "" : "s") \(optimizers.joined(separator: ", "))")
         parts.append("target test accuracy \(ReportTable.percentLabel(options.targetAccuracy))")
+        parts.append(options.overrides.isEmpty ? "no --set overrides"
+                     : "--set overrides for every variant: " + options.overrides.joined(separator: ", "))
         return "Sweep " + sweep.directory.lastPathComponent + ": " + parts.joined(separator: "; ") + "."
     }
 }

@@ -48,6 +48,8 @@ struct ReportTable {
                 summary.status == .complete
                     ? ("\(summary.info.steps)", nil) : ("\(summary.lastStep) / \(summary.info.steps)", nil)
             },
+            // What actually ran, whatever the sweep's description says it intended.
+            column("Epochs") { number($0.epochsRun, "%.2f") },
             column("Wall time (s)") { number($0.wallTime, "%.1f") },
             column("Samples/s", .right, .higher) { number($0.medianSamplesPerSecond, "%.0f") },
             column("Final test acc. (%)", .right, .higher) { number($0.finalAccuracy.map { $0 * 100 }, "%.2f") },

@@ -17,6 +17,11 @@ public struct VariantInfo: Codable, Sendable, Equatable {
     public var steps: Int
     /// Whether the run finished all planned steps and its final evaluation.
     public var complete: Bool
+    /// A fingerprint of the resolved configuration and rank count the variant was trained with, and
+    /// that configuration (YAML): a sweep whose variant now resolves differently re-trains it rather
+    /// than reporting the old results as if they were the new. Absent in older files.
+    public var fingerprint: String?
+    public var configuration: String?
 
     public init(
         name: String, effectiveBatch: Int, ranks: Int, micro: Int, accumulation: Int, optimizer: String,
@@ -38,7 +43,7 @@ public struct VariantInfo: Codable, Sendable, Equatable {
         case effectiveBatch = "effective_batch"
         case ranks, micro, accumulation, optimizer
         case learningRate = "learning_rate"
-        case steps, complete
+        case steps, complete, fingerprint, configuration
     }
 
     /// Reads and checks `variant.json`: the batch arithmetic must hold, since the report's whole point is comparing

@@ -30,6 +30,8 @@ public struct VariantSummary: Sendable, Equatable {
     public var epochsToTarget: Double?
     public var skippedSteps: Int
     public var evaluationCount: Int
+    /// Epochs actually trained: the epoch of the last record.
+    public var epochsRun: Double?
 
     public init(_ variant: SweepVariant, targetAccuracy: Double) {
         let steps = variant.metrics.steps
@@ -53,6 +55,8 @@ public struct VariantSummary: Sendable, Equatable {
         epochsToTarget = reached?.epoch
         skippedSteps = steps.count { $0.skipped }
         evaluationCount = evaluations.count
+        epochsRun = max(steps.last?.epoch ?? -1, evaluations.last?.epoch ?? -1) >= 0
+            ? max(steps.last?.epoch ?? 0, evaluations.last?.epoch ?? 0) : nil
         if let divergence = steps.first(where: { !$0.loss.isFinite }) {
             status = .diverged(step: divergence.step)
         } else {

@@ -26,17 +26,23 @@ public struct CheckpointMetadata: Equatable, Sendable {
     public var version: String
     /// Training seconds so far, resumes included.
     public var elapsed: Double
+    /// The run the checkpoint belongs to (`run_id` in its `config.yaml` and metrics); nil in
+    /// checkpoints written before runs had an identity.
+    public var runID: String?
+    /// The resolved configuration (YAML) that trained it, so that a checkpoint copied out of its run
+    /// directory can still be evaluated, and a resume can name what differs; nil in older checkpoints.
+    public var configuration: String?
 
     enum Key {
         static let step = "step", appliedSteps = "applied_steps", skippedSteps = "skipped_steps", epoch = "epoch"
         static let position = "position", seed = "seed", globalBatch = "global_batch", worldSize = "world_size"
         static let configurationHash = "config_hash", optimizer = "optimizer", learningRate = "learning_rate"
-        static let version = "version", elapsed = "elapsed"
+        static let version = "version", elapsed = "elapsed", runID = "run_id", configuration = "configuration"
     }
 
     public init(step: Int, appliedSteps: Int, skippedSteps: Int, epoch: Int, position: Int, seed: UInt64,
                 globalBatch: Int, worldSize: Int, configurationHash: String, optimizer: String, learningRate: Float,
-                version: String, elapsed: Double) {
+                version: String, elapsed: Double, runID: String? = nil, configuration: String? = nil) {
         self.step = step
         self.appliedSteps = appliedSteps
         self.skippedSteps = skippedSteps
@@ -50,15 +56,20 @@ public struct CheckpointMetadata: Equatable, Sendable {
         self.learningRate = learningRate
         self.version = version
         self.elapsed = elapsed
+        self.runID = runID
+        self.configuration = configuration
     }
 
     /// The metadata as stored.
     public var strings: [String: String] {
-        [Key.step: String(step), Key.appliedSteps: String(appliedSteps), Key.skippedSteps: String(skippedSteps),
+        var strings = [Key.step: String(step), Key.appliedSteps: String(appliedSteps), Key.skippedSteps: String(skippedSteps),
          Key.epoch: String(epoch), Key.position: String(position), Key.seed: String(seed),
          Key.globalBatch: String(globalBatch), Key.worldSize: String(worldSize),
          Key.configurationHash: configurationHash, Key.optimizer: optimizer,
          Key.learningRate: String(learningRate), Key.version: version, Key.elapsed: String(elapsed)]
+        if let runID { strings[Key.runID] = runID }
+        if let configuration { strings[Key.configuration] = configuration }
+        return strings
     }
 
     /// Reads the metadata of `checkpoint`; a missing or malformed entry names the file and the key.
@@ -78,6 +89,8 @@ public struct CheckpointMetadata: Equatable, Sendable {
                   optimizer: try value(Key.optimizer) { $0 },
                   learningRate: try value(Key.learningRate) { Float($0) }, version: try value(Key.version) { $0 },
                   // The earliest checkpoints of this format predate the elapsed time.
-                  elapsed: strings[Key.elapsed] == nil ? 0 : try value(Key.elapsed) { Double($0) })
+                  elapsed: strings[Key.elapsed] == nil ? 0 : try value(Key.elapsed) { Double($0) },
+                  // Both added later; optional so that every earlier checkpoint of the format still loads.
+                  runID: strings[Key.runID], configuration: strings[Key.configuration])
     }
 }

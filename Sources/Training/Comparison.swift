@@ -32,9 +32,12 @@ public struct ComparisonSweep {
     public let targetAccuracy: Double
     public let variants: [Variant]
     public let source: String
+    /// The `--set` overrides applied to every variant on the command line.
+    public let overrides: [String]
 
     /// Reads a sweep file and resolves and validates every variant before anything trains.
     public static func load(path: String, overrides: [String], defaultRanks: Int) throws -> ComparisonSweep {
+        try ConfigurationFile.checkReadable(path)
         let root = try ConfigSection(ConfigValue.parse(file: path))
         let title = try root.string("title", default: "BigBatch comparison")
         let description = try root.string("description", default: "")
@@ -83,7 +86,7 @@ public struct ComparisonSweep {
             variants.append(Variant(name: name, ranks: ranks, configuration: configuration))
         }
         return ComparisonSweep(title: title, description: description, targetAccuracy: target, variants: variants,
-                               source: path)
+                               source: path, overrides: overrides)
     }
 
     /// `{a.b: 1, c: x}` as `["a.b=1", "c=x"]`.
@@ -101,7 +104,7 @@ public struct ComparisonSweep {
     }
 
     public var reportOptions: ReportOptions {
-        ReportOptions(title: title, description: description, targetAccuracy: targetAccuracy)
+        ReportOptions(title: title, description: description, targetAccuracy: targetAccuracy, overrides: overrides)
     }
 }
 
@@ -110,6 +113,8 @@ public enum SweepError: Error, CustomStringConvertible {
     case variant(name: String, reason: String)
     case ranksDiffer(name: String, ranks: Int, worldSize: Int)
     case variantFailed(name: String, status: Int32)
+    /// Complete variants on disk that were trained with another configuration than they now resolve to.
+    case stale([(name: String, differences: [String])], directory: String)
 
     public var description: String {
         switch self {
@@ -118,6 +123,10 @@ public enum SweepError: Error, CustomStringConvertible {
             "variant '\(name)' asks for \(ranks) ranks but the job has \(worldSize): run the sweep without mpirun "
                 + "(it launches each variant on its own ranks) or give every variant \(worldSize) ranks"
         case .variantFailed(let name, let status): "variant '\(name)' failed (exit status \(status))"
+        case .stale(let variants, let directory):
+            "\(directory) holds results of another configuration for "
+                + variants.map { "variant '\($0.name)' (\($0.differences.joined(separator: "; ")))" }.joined(separator: ", ")
+                + "; re-train them with --force, or compare into another --out"
         }
     }
 }
@@ -132,10 +141,13 @@ public final class ComparisonRunner {
     /// The environment this process started with, before MPI added its own variables: a child
     /// `mpirun` that inherits a singleton's MPI variables takes itself for part of that job.
     public let launchEnvironment: [String: String]
+    /// Re-train complete variants whose configuration changed, instead of refusing.
+    public let force: Bool
 
     public init(sweep: ComparisonSweep, directory: URL, world: any Communicator, executable: String,
-                launchEnvironment: [String: String]) throws {
+                launchEnvironment: [String: String], force: Bool = false) throws {
         self.sweep = sweep
+        self.force = force
         self.directory = directory
         self.world = world
         self.executable = executable
@@ -145,12 +157,51 @@ public final class ComparisonRunner {
         }
     }
 
-    /// Trains what is missing and writes `report.md`, `report.html` and the plots.
+    /// The fingerprint a variant's results are kept under: its resolved configuration and ranks.
+    static func fingerprint(of variant: ComparisonSweep.Variant) -> String {
+        String(fnv1a("ranks: \(variant.ranks)\n" + variant.configuration.tree.yaml()), radix: 16)
+    }
+
+    /// What differs between the configuration `info` (or the variant's `config.yaml`) records and what
+    /// the variant resolves to now; nil when they are the same.
+    func staleness(of variant: ComparisonSweep.Variant, info: VariantInfo, in variantDirectory: URL) -> [String]? {
+        guard info.fingerprint != Self.fingerprint(of: variant) else { return nil }
+        let recorded = info.configuration.flatMap { try? ConfigValue.parse(yaml: $0, source: "variant.json") }
+            ?? (try? ConfigValue.parse(file: variantDirectory.appendingPathComponent("config.yaml").path))
+        guard case .map(var map)? = recorded else { return ["no configuration recorded with its results"] }
+        map[TrainingConfiguration.runIDKey] = nil
+        var differences = ConfigurationDifference.describe(from: .map(map), to: variant.configuration.tree,
+                                                           oldLabel: "on disk", newLabel: "now")
+        if info.ranks != variant.ranks { differences.append("ranks: \(info.ranks) on disk, \(variant.ranks) now") }
+        // Results recorded before variants kept a fingerprint, of the same configuration, are current.
+        return differences.isEmpty ? nil : differences
+    }
+
+    /// Trains what is missing (and, with `force`, what is out of date) and writes `report.md`,
+    /// `report.html` and the plots. Complete variants trained with another configuration than they now
+    /// resolve to are refused before anything trains: reporting them would pass old results off as new.
     public func run() throws -> ReportSummary? {
+        let states = try agree(world) { () throws -> [Bool] in
+            var current: [Bool] = [], stale: [(name: String, differences: [String])] = []
+            for variant in sweep.variants {
+                let variantDirectory = directory.appendingPathComponent(variant.name)
+                guard let info = try? VariantInfo.read(from: variantDirectory.appendingPathComponent("variant.json")),
+                      info.complete
+                else { current.append(false); continue }
+                if let differences = staleness(of: variant, info: info, in: variantDirectory) {
+                    stale.append((variant.name, differences))
+                    current.append(false)
+                } else {
+                    current.append(true)
+                }
+            }
+            if !stale.isEmpty && !force { throw SweepError.stale(stale, directory: directory.path) }
+            return current
+        }
         for (index, variant) in sweep.variants.enumerated() {
             let variantDirectory = directory.appendingPathComponent(variant.name)
             let infoURL = variantDirectory.appendingPathComponent("variant.json")
-            if let info = try? VariantInfo.read(from: infoURL), info.complete {
+            if states[index] {
                 if world.isRoot { print("[\(index + 1)/\(sweep.variants.count)] \(variant.name): complete, skipped") }
                 continue
             }
@@ -160,13 +211,17 @@ public final class ComparisonRunner {
                 print("[\(index + 1)/\(sweep.variants.count)] \(variant.name): batch \(configuration.globalBatch) = "
                       + "\(variant.ranks) ranks × micro \(configuration.microBatch) × k \(k)")
                 fflush(nil)
+                // An interrupted or out-of-date variant starts over: its old info must not outlive it.
+                unlink(infoURL.path)
             }
             var info = VariantInfo(name: variant.name, effectiveBatch: configuration.globalBatch, ranks: variant.ranks,
                                    micro: configuration.microBatch, accumulation: k,
                                    optimizer: optimizerName(configuration), learningRate: 0, steps: 0, complete: false)
+            info.fingerprint = Self.fingerprint(of: variant)
+            info.configuration = configuration.tree.yaml()
             if variant.ranks == world.size {
                 let session = try TrainingSession(configuration: configuration, world: world,
-                                                  runDirectory: variantDirectory, resume: nil)
+                                                  runDirectory: variantDirectory, resume: nil, overwrite: true)
                 info.steps = session.totalSteps
                 info.learningRate = session.peakLearningRate
                 _ = try session.run()
@@ -209,7 +264,7 @@ public final class ComparisonRunner {
             environment["OPENBLAS_NUM_THREADS"] = String(max(1, cores / variant.ranks))
         }
         arguments += ["-x", "OPENBLAS_NUM_THREADS"]
-        arguments += [executable, "train", "--config", config.path, "--run-dir", runDirectory.path]
+        arguments += [executable, "train", "--config", config.path, "--run-dir", runDirectory.path, "--overwrite"]
         process.arguments = arguments
         process.environment = environment
         try process.run()

@@ -1,4 +1,5 @@
 import Checkpoints
+import Configuration
 import Distributed
 import Foundation
 import Data
@@ -16,15 +17,27 @@ public struct EvaluationResult: Sendable {
     public var headline: Double { metrics.first?.value ?? .nan }
 }
 
+/// Why a checkpoint cannot be evaluated.
+public enum EvaluationError: Error, CustomStringConvertible, Equatable {
+    case noConfiguration(checkpoint: String, looked: String)
+
+    public var description: String {
+        switch self {
+        case .noConfiguration(let checkpoint, let looked):
+            "\(checkpoint) carries no configuration (written before checkpoints stored theirs) and there is no "
+                + "\(looked); give the configuration it was trained with: --config FILE"
+        }
+    }
+}
+
 /// Test loss and metrics of a saved model.
 public enum CheckpointEvaluation {
     /// Builds the configured model, loads the checkpoint's parameters and evaluates the test set,
     /// each rank on its shard.
-    public static func run(checkpoint url: URL, configuration: TrainingConfiguration, world: any Communicator)
+    public static func run(checkpoint: Checkpoint, configuration: TrainingConfiguration, world: any Communicator)
         throws -> EvaluationResult
     {
         let (model, testSet, preprocessing) = try agree(world) { () throws -> (Model, Dataset, Preprocessing) in
-            let checkpoint = try Checkpoint.read(from: try TrainingSession.checkpointFile(for: url))
             let trainSet = try DatasetLoader.load(configuration.data, split: .train)
             let testSet = try DatasetLoader.load(configuration.data, split: .test)
             let model = try Model(spec: configuration.model, inputShape: testSet.sampleShape, classes: testSet.classes)
@@ -33,6 +46,24 @@ public enum CheckpointEvaluation {
         }
         return try evaluate(model: model, testSet: testSet, preprocessing: preprocessing,
                             batch: configuration.evalBatch, world: world)
+    }
+
+    /// The configuration to evaluate `checkpoint` with: `explicit` if given, else the resolved
+    /// configuration stored in the checkpoint, else the `config.yaml` of the run directory it lies in;
+    /// `overrides` apply to whichever is used.
+    public static func configuration(for checkpoint: Checkpoint, explicit: String?, overrides: [String]) throws
+        -> TrainingConfiguration
+    {
+        if let explicit { return try TrainingConfiguration.load(path: explicit, overrides: overrides) }
+        if let text = checkpoint.metadata[CheckpointMetadata.Key.configuration] {
+            return try TrainingConfiguration.resolve(ConfigValue.parse(yaml: text, source: checkpoint.source),
+                                                     source: checkpoint.source, overrides: overrides)
+        }
+        let beside = URL(fileURLWithPath: checkpoint.source).deletingLastPathComponent().appendingPathComponent("config.yaml")
+        guard FileManager.default.fileExists(atPath: beside.path) else {
+            throw EvaluationError.noConfiguration(checkpoint: checkpoint.source, looked: beside.path)
+        }
+        return try TrainingConfiguration.load(path: beside.path, overrides: overrides)
     }
 
     /// The mean test loss and the task's metrics over every rank's shard: the sums and counts are

@@ -12,6 +12,11 @@ final class ProgressReporter {
     /// When the live line was last redrawn: at most a few redraws a second, so that a terminal
     /// that is really a log (mpirun gives ranks a pseudo-terminal) stays readable.
     private var lastDraw = 0.0
+    /// Skipped steps since the last printed line, and the first of them: a diverging run skips
+    /// step after step, and one line each would bury everything else.
+    private var skippedSinceLine = 0
+    private var firstSkippedSinceLine = 0
+    private var previousSkipped = false
 
     init(totalSteps: Int, logEvery: Int) {
         self.totalSteps = totalSteps
@@ -22,9 +27,19 @@ final class ProgressReporter {
         smoothedRate = smoothedRate.map { 0.9 * $0 + 0.1 * record.samplesPerSecond } ?? record.samplesPerSecond
         let remaining = Double(totalSteps - record.step)
         let secondsPerStep = record.elapsed / Double(max(record.step, 1))
+        // The first skip after an applied step is shown at once; the rest are counted into the next regular line.
+        let startsStreak = record.skipped && !previousSkipped
+        previousSkipped = record.skipped
+        if record.skipped {
+            if skippedSinceLine == 0 { firstSkippedSinceLine = record.step }
+            skippedSinceLine += 1
+        }
+        let skipped = skippedSinceLine == 0 ? ""
+            : skippedSinceLine == 1 ? "  (step \(firstSkippedSinceLine) skipped: non-finite loss or gradient)"
+            : "  (\(skippedSinceLine) steps skipped since step \(firstSkippedSinceLine): non-finite loss or gradient)"
         let line = String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3g  %.0f samples/s  ETA %@%@",
                           record.step, totalSteps, record.epoch, record.loss, record.learningRate, smoothedRate ?? 0,
-                          formatDuration(remaining * secondsPerStep), record.skipped ? "  (skipped: non-finite)" : "")
+                          formatDuration(remaining * secondsPerStep), skipped)
         if isTerminal {
             let now = monotonicSeconds()
             guard now - lastDraw >= 0.5 || record.step == totalSteps else { return }
@@ -32,9 +47,11 @@ final class ProgressReporter {
             print("\r\u{1B}[2K" + line, terminator: "")
             fflush(nil)
             hasLiveLine = true
-        } else if record.step % logEvery == 0 || record.step == totalSteps || record.skipped {
+            skippedSinceLine = 0
+        } else if record.step % logEvery == 0 || record.step == totalSteps || startsStreak {
             print(line)
             fflush(nil)
+            skippedSinceLine = 0
         }
     }
 

@@ -40,6 +40,8 @@ public struct StepResult: Sendable {
     public var learningRate: Float
     /// The norm of the mean gradient; NaN when the step was skipped.
     public var gradientNorm: Double
+    /// Whether every parameter is finite after the update, agreed by all ranks.
+    public var parametersFinite: Bool
     /// Where the step's wall time went.
     public var timings: StepTimings
     /// The step's wall time.

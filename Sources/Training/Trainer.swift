@@ -141,10 +141,15 @@ public final class Trainer {
                            context: StepContext(step: appliedSteps, learningRate: learningRate,
                                                 loss: Float(scalars.lossSum / scalars.items)))
         }
+        // Parameters that became non-finite never recover: every later step would be skipped. The
+        // ranks agree through a reduction, so that all of them stop after the same step.
+        let parameters = model.store.parameters
+        let locallyNonFinite: Int64 = skip || VectorMath.allFinite(parameters.baseAddress, parameters.count) ? 0 : 1
+        let parametersFinite = try world.allReduce(locallyNonFinite, .max) == 0
         let end = monotonicSeconds()
         step += 1
         return StepResult(step: step, scalars: scalars, skipped: skip, learningRate: learningRate,
-                          gradientNorm: gradientNorm,
+                          gradientNorm: gradientNorm, parametersFinite: parametersFinite,
                           timings: StepTimings(compute: local.computeSeconds,
                                                communication: optimizerStart - communicationStart,
                                                optimizer: end - optimizerStart, data: local.dataSeconds),
@@ -202,13 +207,15 @@ public final class Trainer {
     }
 
     /// Parameters, optimizer state and the position in training, under stable names.
-    public func snapshot(elapsed: Double) -> Checkpoint {
+    /// The resolved configuration rides along, so that the file alone can be evaluated or compared.
+    public func snapshot(elapsed: Double, runID: String? = nil) -> Checkpoint {
         let metadata = CheckpointMetadata(
             step: step, appliedSteps: appliedSteps, skippedSteps: skippedSteps, epoch: plan.epoch(ofStep: step),
             position: step % plan.stepsPerEpoch, seed: configuration.seed, globalBatch: configuration.globalBatch,
             worldSize: world.size, configurationHash: String(configuration.trajectoryFingerprint, radix: 16),
             optimizer: optimizer.name, learningRate: learningRate(afterStep: step),
-            version: TrainingSession.version, elapsed: elapsed)
+            version: TrainingSession.version, elapsed: elapsed, runID: runID,
+            configuration: configuration.tree.yaml())
         var checkpoint = Checkpoint(metadata: metadata.strings)
         for tensor in stateTensors {
             checkpoint.append(tensor.name, shape: tensor.shape, floats: UnsafeBufferPointer(tensor.values))
@@ -222,11 +229,8 @@ public final class Trainer {
         let file = checkpoint.source
         let metadata = try CheckpointMetadata(reading: checkpoint)
         let fingerprint = String(configuration.trajectoryFingerprint, radix: 16)
-        if metadata.globalBatch != configuration.globalBatch {
-            throw ResumeError.mismatch(file: file, what: "global batch \(metadata.globalBatch) in the checkpoint, \(configuration.globalBatch) configured")
-        }
-        if metadata.configurationHash != fingerprint {
-            throw ResumeError.mismatch(file: file, what: "model, data, batch or seed differ from the configuration (hash \(metadata.configurationHash) vs \(fingerprint))")
+        if metadata.configurationHash != fingerprint || metadata.globalBatch != configuration.globalBatch {
+            throw ResumeError.mismatch(file: file, what: trajectoryDifferences(from: metadata).joined(separator: "; "))
         }
         if metadata.optimizer != optimizer.name {
             throw ResumeError.mismatch(file: file, what: "optimizer \(metadata.optimizer) in the checkpoint, \(optimizer.name) configured")
@@ -247,6 +251,28 @@ public final class Trainer {
         appliedSteps = metadata.appliedSteps
         skippedSteps = metadata.skippedSteps
         return metadata
+    }
+
+    /// What differs between the checkpoint's model, data, batch and seed and this run's, each with
+    /// both values. A checkpoint that carries its configuration is compared key by key; an older one
+    /// only by the values its metadata holds, then by its hash.
+    func trajectoryDifferences(from metadata: CheckpointMetadata) -> [String] {
+        var differences: [String] = []
+        if let text = metadata.configuration, let stored = try? ConfigValue.parse(yaml: text, source: "checkpoint") {
+            differences = ConfigurationDifference.describe(from: stored, to: configuration.tree,
+                                                           sections: ["model", "data", "batch"],
+                                                           oldLabel: "in the checkpoint", newLabel: "configured")
+        } else if metadata.globalBatch != configuration.globalBatch {
+            differences.append("batch.global: \(metadata.globalBatch) in the checkpoint, \(configuration.globalBatch) configured")
+        }
+        if metadata.seed != configuration.seed {
+            differences.append("train.seed: \(metadata.seed) in the checkpoint, \(configuration.seed) configured")
+        }
+        if differences.isEmpty {
+            differences.append("model, data, batch or seed differ from the configuration (hash "
+                               + "\(metadata.configurationHash) in the checkpoint, \(String(configuration.trajectoryFingerprint, radix: 16)) configured)")
+        }
+        return differences
     }
 
     /// The learning rate of the step after `step` completed steps (what a resume continues with).

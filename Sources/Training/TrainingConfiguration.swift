@@ -11,9 +11,12 @@ import Tensors
 /// the trainer's own keys and keeps the resolved tree so that the run directory records exactly
 /// what ran.
 public struct TrainingConfiguration {
-    /// The resolved configuration tree (file plus overrides).
+    /// The resolved configuration tree (file plus overrides), without `run_id`.
     public let tree: ConfigValue
     public let source: String
+    /// The `run_id` a run directory's `config.yaml` records, when this configuration was read from
+    /// one. Kept out of `tree` (and so out of every fingerprint): it names a run, it does not shape it.
+    public let recordedRunID: String?
 
     public let model: ModelSpec
     public let data: DataConfig
@@ -27,6 +30,11 @@ public struct TrainingConfiguration {
     public let logEvery: Int
     /// Compare a parameter checksum across ranks every this many steps (0: never).
     public let checksumEvery: Int
+    /// Steps skipped in a row (non-finite loss or gradient) after which the run is declared diverged
+    /// and ends with an error (0: never). A run that skips this many steps in a row is not coming back,
+    /// and one that silently skips all of them wastes the whole budget and exits as if it had trained.
+    public let maxConsecutiveSkips: Int
+    public static let defaultMaxConsecutiveSkips = 20
     /// Test-set samples per evaluation forward pass.
     public let evalBatch: Int
     public let checkpointEvery: Int
@@ -59,21 +67,40 @@ public struct TrainingConfiguration {
 
     public static let topLevelKeys = ["model", "data", "batch", "train", "optimizer", "schedule", "checkpoint",
                                       "distributed", "debug"]
+    /// The key under which a run directory's `config.yaml` names its run.
+    public static let runIDKey = "run_id"
 
     /// Reads a configuration file and applies `key.path=value` overrides.
     public static func load(path: String, overrides: [String]) throws -> TrainingConfiguration {
-        var tree = try ConfigValue.parse(file: path)
+        try ConfigurationFile.checkReadable(path)
+        return try resolve(ConfigValue.parse(file: path), source: path, overrides: overrides)
+    }
+
+    /// `tree` with `key.path=value` overrides applied, checked like a file.
+    public static func resolve(_ tree: ConfigValue, source: String, overrides: [String]) throws -> TrainingConfiguration {
+        var tree = tree
         for override in overrides {
             guard let equals = override.firstIndex(of: "=") else { throw ConfigError.invalidOverride(override) }
             let key = String(override[..<equals]), value = String(override[override.index(after: equals)...])
             try tree.set(path: key, to: ConfigValue.parse(scalar: value))
         }
-        return try TrainingConfiguration(tree: tree, source: path)
+        return try TrainingConfiguration(tree: tree, source: source)
     }
 
     public init(tree: ConfigValue, source: String) throws {
+        var tree = tree
+        var recordedRunID: String?
+        if case .map(var map) = tree, let value = map[Self.runIDKey] {
+            guard case .string(let id) = value else {
+                throw ConfigError.wrongType(key: Self.runIDKey, expected: "string", found: value.kindName)
+            }
+            recordedRunID = id
+            map[Self.runIDKey] = nil
+            tree = .map(map)
+        }
         self.tree = tree
         self.source = source
+        self.recordedRunID = recordedRunID
         let root = try ConfigSection(tree)
         model = try ModelSpec(section: root.section("model"))
         data = try DataConfig(section: root.section("data"))
@@ -96,6 +123,8 @@ public struct TrainingConfiguration {
         evalEvery = try train.int("eval_every", default: 0, range: 0...Int.max)
         logEvery = try train.int("log_every", default: 20, range: 1...Int.max)
         checksumEvery = try train.int("checksum_every", default: 100, range: 0...Int.max)
+        maxConsecutiveSkips = try train.int("max_consecutive_skips", default: Self.defaultMaxConsecutiveSkips,
+                                            range: 0...Int.max)
         evalBatch = try train.int("eval_batch", default: 1000, range: 1...Int.max)
         try train.finish()
 
@@ -143,10 +172,21 @@ public struct TrainingConfiguration {
 
     /// The learning-rate schedule over `totalSteps`, its peak scaled for the global batch: the one
     /// place a schedule is built from a configuration.
+    /// A schedule whose peak is 0 trains nothing, so it is refused here rather than run to the end.
     public func makeSchedule(totalSteps: Int) throws -> Schedule {
-        try Schedule(section: ConfigSection(scheduleTree, path: "schedule"),
-                     baseLearningRate: OptimizerCatalog.learningRate(section: ConfigSection(optimizerTree, path: "optimizer")),
-                     globalBatch: globalBatch, totalSteps: totalSteps)
+        let base = try OptimizerCatalog.learningRate(section: ConfigSection(optimizerTree, path: "optimizer"))
+        let schedule = try Schedule(section: ConfigSection(scheduleTree, path: "schedule"), baseLearningRate: base,
+                                    globalBatch: globalBatch, totalSteps: totalSteps)
+        guard schedule.peak > 0 else {
+            throw ConfigError.outOfRange(key: "optimizer.lr", value: "\(base)",
+                                         allowed: "> 0 (with this schedule every step's learning rate would be 0)")
+        }
+        return schedule
+    }
+
+    /// The resolved configuration as a run directory records it: `run_id` first, then the tree.
+    public func recordedYAML(runID: String) -> String {
+        "\(Self.runIDKey): \(runID)\n" + tree.yaml()
     }
 
     /// Optimizer steps of the run, given the steps of one epoch.

@@ -56,6 +56,13 @@ struct BenchAllReduceCommand: ParsableCommand {
 
     func run() throws {
         try withWorld { world in
+            // One rank has nothing to reduce: MPI copies the buffer and the "bandwidth" is memcpy's.
+            try agree(world) {
+                guard world.size > 1 else {
+                    throw CommandFailure("one rank has nothing to reduce; run it on two or more, e.g. "
+                                         + "mpirun -np 2 bigbatch bench allreduce")
+                }
+            }
             let result = try AllReduceBenchmark.run(world: world, bytes: bytes, rounds: rounds, bucketBytes: bucketBytes)
             guard world.isRoot else { return }
             if json {

@@ -13,6 +13,8 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Output directory: one subdirectory per variant, report.md, report.html, plots/.") var out: String
     @Option(name: .customLong("set"), help: "Override a key of every variant's configuration (repeatable).")
     var overrides: [String] = []
+    @Flag(help: "Re-train complete variants whose resolved configuration differs from the one their results were trained with (without it, compare refuses).")
+    var force = false
 
     func run() throws {
         try withWorld { world in
@@ -26,7 +28,8 @@ struct CompareCommand: ParsableCommand {
             }
             let runner = try agree(world) {
                 try ComparisonRunner(sweep: sweep, directory: directory, world: world,
-                                     executable: currentExecutablePath(), launchEnvironment: launchEnvironment)
+                                     executable: currentExecutablePath(), launchEnvironment: launchEnvironment,
+                                     force: force)
             }
             if let summary = try runner.run() {
                 print("report: \(summary.markdownURL.path)  \(summary.htmlURL.path)")
@@ -56,15 +59,20 @@ struct ReportMeta: Codable {
     var description: String
     var targetAccuracy: Double
     var order: [String]
+    /// The `--set` overrides of the last `compare` (absent in files of older versions).
+    var overrides: [String]?
 
     init(sweep: ComparisonSweep) {
         title = sweep.title
         description = sweep.description
         targetAccuracy = sweep.targetAccuracy
         order = sweep.variants.map(\.name)
+        overrides = sweep.overrides
     }
 
-    var options: ReportOptions { ReportOptions(title: title, description: description, targetAccuracy: targetAccuracy) }
+    var options: ReportOptions {
+        ReportOptions(title: title, description: description, targetAccuracy: targetAccuracy, overrides: overrides ?? [])
+    }
 
     func write(to directory: URL) throws {
         let encoder = JSONEncoder()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Distributed
 import Foundation
 import Training
@@ -8,24 +9,27 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval", abstract: "Test loss and accuracy of a checkpoint (under mpirun or alone).")
 
     @Option(help: "A checkpoint file, or a run directory (its latest checkpoint).") var checkpoint: String
-    @Option(help: "The configuration (default: config.yaml in the checkpoint's run directory).") var config: String?
+    @Option(help: """
+        The configuration (default: the one stored in the checkpoint, else config.yaml beside it).
+        """) var config: String?
     @Option(name: .customLong("set"), help: "Override a configuration key (repeatable).") var overrides: [String] = []
-    @Flag(help: "Print {\"test_loss\":…,\"test_accuracy\":…}.") var json = false
+    @Flag(help: "Print {\"checkpoint\":…,\"step\":…,\"test_loss\":…,\"test_accuracy\":…}.") var json = false
 
     func run() throws {
         try withWorld { world in
-            let checkpointURL = URL(fileURLWithPath: checkpoint)
-            let configuration = try agree(world) { () throws -> TrainingConfiguration in
-                let directory = checkpointURL.hasDirectoryPath || checkpointURL.pathExtension.isEmpty
-                    ? checkpointURL : checkpointURL.deletingLastPathComponent()
-                let path = config ?? directory.appendingPathComponent("config.yaml").path
-                return try TrainingConfiguration.load(path: path, overrides: overrides)
+            let (file, configuration) = try agree(world) { () throws -> (Checkpoint, TrainingConfiguration) in
+                let file = try TrainingSession.readCheckpoint(URL(fileURLWithPath: checkpoint))
+                return (file, try CheckpointEvaluation.configuration(for: file, explicit: config, overrides: overrides))
             }
-            let result = try CheckpointEvaluation.run(checkpoint: checkpointURL, configuration: configuration, world: world)
+            let step = (try? CheckpointMetadata(reading: file))?.step
+            let result = try CheckpointEvaluation.run(checkpoint: file, configuration: configuration, world: world)
             guard world.isRoot else { return }
             if json {
-                print(String(format: "{\"test_loss\":%.6f,\"test_accuracy\":%.6f}", result.loss, result.headline))
+                let path = String(decoding: try JSONEncoder().encode(file.source), as: UTF8.self)
+                print("{\"checkpoint\":\(path),\"step\":\(step.map(String.init) ?? "null"),"
+                      + String(format: "\"test_loss\":%.6f,\"test_accuracy\":%.6f}", result.loss, result.headline))
             } else {
+                print("checkpoint \(file.source)" + (step.map { " (step \($0))" } ?? ""))
                 print(String(format: "test loss %.4f  test accuracy %.2f%%", result.loss, 100 * result.headline))
             }
         }

@@ -8,22 +8,52 @@ import Training
 struct OptimizersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "optimizers",
-        abstract: "List the optimizer catalogue with the optimizer-state memory each needs for a model.")
+        abstract: "List the optimizer catalogue: each optimizer's settings with their defaults, and the state memory it needs for a model.")
 
-    @Option(help: "Configuration whose model sizes the state (default: the shipped MLP).")
-    var config: String = "configs/fashion-mlp.yaml"
+    @Option(help: """
+        Configuration whose model sizes the state (default: the shipped configs/fashion-mlp.yaml, found         beside the executable's build or installation; the same MLP if it is not there).
+        """)
+    var config: String?
+
+    /// The shipped MLP, for sizing state when no configuration file is at hand.
+    static let shippedMLP = "model: {kind: mlp, hidden: [512, 512], activation: relu, dropout: 0.2}\n"
+
+    /// The shipped configuration, looked for in the folders above the executable (a build sits in
+    /// `<repo>/.build/<configuration>/`, an installation in `<prefix>/bin/` beside `<prefix>/share/bigbatch/`).
+    static func shippedConfiguration() -> String? {
+        var folder = URL(fileURLWithPath: currentExecutablePath()).deletingLastPathComponent()
+        for _ in 0..<5 {
+            for candidate in ["configs/fashion-mlp.yaml", "share/bigbatch/configs/fashion-mlp.yaml"] {
+                let path = folder.appendingPathComponent(candidate).path
+                if FileManager.default.isReadableFile(atPath: path) { return path }
+            }
+            folder.deleteLastPathComponent()
+        }
+        return nil
+    }
 
     func run() throws {
-        let configuration = try TrainingConfiguration.load(path: config, overrides: [])
-        let model = try Model(spec: configuration.model, inputShape: [1, 28, 28], classes: 10)
+        let path = config ?? Self.shippedConfiguration()
+        let spec: ModelSpec, label: String
+        if let path {
+            spec = try TrainingConfiguration.load(path: path, overrides: []).model
+            label = path
+        } else {
+            spec = try ModelSpec(section: ConfigSection(ConfigValue.parse(yaml: Self.shippedMLP, source: "shipped MLP"))
+                .section("model"))
+            label = "the shipped MLP (784-512-512-10)"
+        }
+        let model = try Model(spec: spec, inputShape: [1, 28, 28], classes: 10)
         let parameters = model.layout.totalCount
         let adamw = try OptimizerCatalog.stateBytes(name: "adamw", layout: model.layout)
-        print("model: \(config), \(parameters) parameters; state relative to AdamW (\(adamw) bytes)")
-        print("name            state bytes   bytes/param   vs AdamW")
+        print("model: \(label), \(parameters) parameters; state relative to AdamW (\(adamw) bytes)")
+        print("name            state bytes   bytes/param   vs AdamW   settings (defaults)")
         for name in OptimizerCatalog.names {
             let bytes = try OptimizerCatalog.stateBytes(name: name, layout: model.layout)
-            print(padded(name) + String(format: " %12d %13.3f %9.1f%%", bytes, Double(bytes) / Double(parameters),
-                                        100 * Double(bytes) / Double(adamw)))
+            let settings = try OptimizerCatalog.settings(name: name)
+                .map { setting in setting.default.map { "\(setting.key)=\($0)" } ?? setting.key }.joined(separator: " ")
+            print(padded(name) + String(format: " %12d %13.3f %9.1f%%   ", bytes, Double(bytes) / Double(parameters),
+                                        100 * Double(bytes) / Double(adamw)) + settings)
         }
         // Memory-lean settings that differ from the reference libraries' defaults.
         let lean = try ConfigSection(ConfigValue.parse(yaml: "name: adafactor\nbetas: [null, 0.999]\n", source: "lean"),

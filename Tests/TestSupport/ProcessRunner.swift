@@ -25,13 +25,16 @@ public enum ProcessRunner {
     }
 
     public static func run(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:],
-                    timeout: Double = 120) throws -> ProcessResult {
-        try start(arguments, ranks: ranks, environment: environment).wait(timeout: timeout)
+                    timeout: Double = 120, in directory: URL? = nil) throws -> ProcessResult {
+        try start(arguments, ranks: ranks, environment: environment, in: directory).wait(timeout: timeout)
     }
 
     /// Starts the program and returns at once; `wait(timeout:)` collects the result.
-    public static func start(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:]) throws -> RunningProcess {
+    /// - Parameter directory: the working directory of the program (default: this process's).
+    public static func start(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:],
+                             in directory: URL? = nil) throws -> RunningProcess {
         let process = Process()
+        if let directory { process.currentDirectoryURL = directory }
         var command = try [executable.path] + arguments
         if let ranks {
             var mpi = ["mpirun", "-np", "\(ranks)"]

@@ -84,6 +84,31 @@ final class ComparisonTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("report.md").path))
     }
 
+    /// Problem 3: a variant whose resolved configuration changed is never reported from the old
+    /// results: compare refuses naming the change, --force re-trains it, and the report states the
+    /// overrides and the steps and epochs actually run.
+    func testChangedConfigurationIsNeverReusedSilently() throws {
+        let file = try sweep("  - {name: only, ranks: 1}")
+        let out = directory.appendingPathComponent("out")
+        let first = try ProcessRunner.run(["compare", "--config", file.path, "--out", out.path, "--set", "train.steps=2"],
+                                          timeout: 120)
+        XCTAssertEqual(first.status, 0, first.error)
+        let changed = ["compare", "--config", file.path, "--out", out.path, "--set", "train.steps=3"]
+        let refused = try ProcessRunner.run(changed, timeout: 120)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.error.contains("variant 'only' (train.steps: 2 on disk, 3 now)")
+                      && refused.error.contains("--force"), refused.error)
+        let forced = try ProcessRunner.run(changed + ["--force"], timeout: 120)
+        XCTAssertEqual(forced.status, 0, forced.error)
+        let metrics = try String(contentsOf: out.appendingPathComponent("only/metrics.jsonl"), encoding: .utf8)
+        XCTAssertEqual(metrics.split(separator: "\n").filter { $0.contains("\"type\":\"step\"") }.count, 3)
+        let markdown = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("--set overrides for every variant: train.steps=3"), markdown)
+        XCTAssertTrue(markdown.contains("| Epochs |"), markdown)
+        let again = try ProcessRunner.run(changed, timeout: 120)
+        XCTAssertTrue(again.output.contains("only: complete, skipped"), again.output + again.error)
+    }
+
     func testBadSweepsFailBeforeTraining() throws {
         let cases: [(String, String, String)] = [
             ("  - {name: a, sett: {batch.global: 64}}", "", "unknown configuration key 'variants[0].sett'"),
@@ -128,8 +153,10 @@ final class EvalCommandTests: XCTestCase {
             let result = try ProcessRunner.run(["eval", "--checkpoint", run.appendingPathComponent("final.safetensors").path,
                                                 "--json"], ranks: ranks, timeout: 120)
             XCTAssertEqual(result.status, 0, result.error)
-            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Double])
-            let accuracy = try XCTUnwrap(json["test_accuracy"]), loss = try XCTUnwrap(json["test_loss"])
+            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            let accuracy = try XCTUnwrap(json["test_accuracy"] as? Double), loss = try XCTUnwrap(json["test_loss"] as? Double)
+            XCTAssertEqual(json["checkpoint"] as? String, run.appendingPathComponent("final.safetensors").path)
+            XCTAssertEqual(json["step"] as? Int, 60)
             XCTAssertEqual(accuracy, try XCTUnwrap(expected["test_accuracy"] as? Double), accuracy: 1e-6)
             XCTAssertEqual(loss, try XCTUnwrap(expected["test_loss"] as? Double), accuracy: 1e-4)
             XCTAssertGreaterThan(accuracy, 0.7, "60 steps of AdamW learn Fashion-MNIST well past chance")

@@ -140,7 +140,7 @@ final class FailureTests: XCTestCase {
     }
 
     /// SIGTERM to every rank (as Slurm delivers it) with --checkpoint-on-signal: a checkpoint at the
-    /// next step boundary, then a clean exit.
+    /// next step boundary, then exit status 75 with the resume command.
     func testSignalToRanksWritesCheckpointAndExitsCleanly() throws {
         try checkStopOnSignal(run: "term") { job in
             for rank in childProcesses(of: job.process.processIdentifier) { kill(rank, SIGTERM) }
@@ -165,9 +165,15 @@ final class FailureTests: XCTestCase {
         }
         send(job)
         let result = job.wait(timeout: 60)
-        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertEqual(result.status, 75, "a stopped run exits with 75: \(result.error)")
         let saved = CheckpointDirectory(url: runDirectory, keep: 2).checkpoints()
         let last = try XCTUnwrap(saved.last)
+        XCTAssertTrue(result.output.contains("stopped at step \(last.step) of 100000 after a signal; checkpoint \(last.url.path); "
+                                             + "resume with `bigbatch train --config \(runDirectory.path)/config.yaml --resume \(runDirectory.path)`"),
+                      result.output)
+        // The accuracy printed is the model's at the stop: an evaluation of that very step.
+        let evaluations = try metricsLines(run).filter { $0["type"] as? String == "eval" }
+        XCTAssertEqual(evaluations.last?["step"] as? Int, last.step)
         XCTAssertGreaterThanOrEqual(last.step, 15)
         XCTAssertLessThan(last.step, 100_000)
         let lines = try metricsLines(run).filter { $0["type"] as? String == "step" }
@@ -193,7 +199,7 @@ final class FailureTests: XCTestCase {
         XCTAssertNotEqual(other.status, 0)
         XCTAssertTrue(other.error.contains(file.path), other.error)
         let batch = try train(config, run: "batch", ranks: 1, ["--set", "batch.global=96", "--resume", file.path])
-        XCTAssertTrue(batch.error.contains("global batch 192"), batch.error)
+        XCTAssertTrue(batch.error.contains("batch.global: 192 in the checkpoint, 96 configured"), batch.error)
 
         var bytes = try Data(contentsOf: file)
         bytes.removeLast(100)

@@ -96,5 +96,11 @@ final class TrainingSessionTests: XCTestCase {
         var early = metadata.strings
         early["elapsed"] = nil
         XCTAssertEqual(try CheckpointMetadata(reading: Checkpoint(metadata: early)).elapsed, 0)
+        // The run id and the stored configuration came later still: optional on reading, kept on a round trip.
+        XCTAssertNil(try CheckpointMetadata(reading: Checkpoint(metadata: metadata.strings)).runID)
+        var identified = metadata
+        identified.runID = "20250101-000000-abcdef"
+        identified.configuration = "model:\n  kind: mlp\n"
+        XCTAssertEqual(try CheckpointMetadata(reading: Checkpoint(metadata: identified.strings)), identified)
     }
 }

@@ -91,6 +91,19 @@ public enum OptimizerCatalog {
         return optimizer.state.reduce(0) { $0 + $1.storage.count * MemoryLayout<Float>.stride }
     }
 
+    /// The settings `name` reads, in reading order, each with its default (nil where it has none),
+    /// `transforms` left out: taken from the reader itself, so that they cannot drift from it.
+    public static func settings(name: String) throws(ConfigError) -> [(key: String, default: String?)] {
+        var map = ConfigMap()
+        map["name"] = .string(name)
+        if name == "lookahead" { map["inner"] = .map(ConfigMap([("name", .string("adamw"))])) }
+        let section = ConfigSection(map: map, path: "optimizer")
+        let layout = ParameterLayout([ParameterSpec(name: "settings.weight", shape: [2, 2], role: .weight)])
+        _ = try make(section: section, layout: layout)
+        return section.settings.filter { $0.key != "name" && $0.key != "transforms" }
+            .map { $0.key == "inner" ? ($0.key, "{name: adamw}") : $0 }
+    }
+
     /// Bytes of state per parameter, for `bigbatch optimizers`.
     public static func stateBytesPerParameter(name: String, layout: ParameterLayout) throws(ConfigError) -> Double {
         Double(try stateBytes(name: name, layout: layout)) / Double(max(layout.totalCount, 1))
