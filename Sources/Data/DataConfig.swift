@@ -10,6 +10,15 @@ public enum DatasetKind: String, Sendable, CaseIterable {
     case idx
     /// Bring-your-own NumPy files (see `NumpyReader`).
     case npy
+    /// A UTF-8 text file read as bytes (vocabulary 256): its last `val_fraction` is the validation
+    /// split, the rest is cut into windows of `sequence_length` next-token samples (`TokenWindows`).
+    case text
+    /// nanoGPT's `train.bin` and `val.bin` (uint16 little-endian token ids) in `path`, with the
+    /// model's `vocab_size`: data tokenised elsewhere (GPT-2's BPE) trains here.
+    case tokens
+
+    /// Whether samples are token sequences for a language model rather than images.
+    public var isTokenSequence: Bool { self == .text || self == .tokens }
 }
 
 /// What to do with the samples left over when the training set is not a multiple of the global batch.
@@ -73,6 +82,15 @@ public struct DataConfig: Sendable, Equatable {
     public var lastBatch: LastBatchPolicy
     public var normalization: Normalization
     public var augmentation: Augmentation
+    /// Tokens per sample of `text`/`tokens` data; nil until the model's block size fills it in.
+    public var sequenceLength: Int?
+    /// The share of a `text` file, at its end, held out for validation.
+    public var validationFraction: Double
+    /// Splits `text` into documents; with `pack: false` no training sample crosses one.
+    public var documentSeparator: String?
+    /// Whether training windows run over the concatenated stream (`true`) or stay inside documents,
+    /// their tails padded with ignored targets (`false`).
+    public var pack: Bool
 
     public static let defaultDirectories: [DatasetKind: String] = [
         .fashionMNIST: "/usr/share/datasets/fashion-mnist",
@@ -82,7 +100,8 @@ public struct DataConfig: Sendable, Equatable {
     public init(kind: DatasetKind = .fashionMNIST, directory: String? = nil, trainImages: String? = nil,
                 trainLabels: String? = nil, testImages: String? = nil, testLabels: String? = nil, classes: Int = 10,
                 lastBatch: LastBatchPolicy = .drop, normalization: Normalization = .none,
-                augmentation: Augmentation = Augmentation()) {
+                augmentation: Augmentation = Augmentation(), sequenceLength: Int? = nil, validationFraction: Double = 0.1,
+                documentSeparator: String? = nil, pack: Bool = true) {
         precondition(classes > 0, "classes \(classes) must be positive")
         self.kind = kind
         self.directory = directory ?? DataConfig.defaultDirectories[kind] ?? "."
@@ -94,6 +113,10 @@ public struct DataConfig: Sendable, Equatable {
         self.lastBatch = lastBatch
         self.normalization = normalization
         self.augmentation = augmentation
+        self.sequenceLength = sequenceLength
+        self.validationFraction = validationFraction
+        self.documentSeparator = documentSeparator
+        self.pack = pack
     }
 
     /// Reads the `data` section and rejects unknown keys.
@@ -107,6 +130,13 @@ public struct DataConfig: Sendable, Equatable {
         }
         let policy = try section.choice("last_batch", default: LastBatchPolicy.drop.rawValue,
                                         from: LastBatchPolicy.allCases.map(\.rawValue))
+        // Keys of token data only: named as errors for image data rather than silently ignored.
+        let sequenceKeys = ["sequence_length", "val_fraction", "document_separator", "pack"]
+        if !kind.isTokenSequence, let key = sequenceKeys.first(where: section.contains) {
+            throw .invalid(key: section.qualified(key), reason: "applies to data.dataset: text or tokens only")
+        }
+        let separator = try section.optionalString("document_separator")
+        if separator == "" { throw .invalid(key: section.qualified("document_separator"), reason: "must not be empty") }
         self.init(kind: kind, directory: directory,
                   trainImages: try section.optionalString("train_images"),
                   trainLabels: try section.optionalString("train_labels"),
@@ -115,7 +145,16 @@ public struct DataConfig: Sendable, Equatable {
                   classes: try section.int("classes", default: 10, range: 1...Int(Int32.max)),
                   lastBatch: LastBatchPolicy(rawValue: policy) ?? .drop,
                   normalization: try DataConfig.readNormalization(section),
-                  augmentation: try DataConfig.readAugmentation(section))
+                  augmentation: try DataConfig.readAugmentation(section),
+                  sequenceLength: try section.optionalInt("sequence_length", range: 1...(1 << 24)),
+                  validationFraction: try section.double("val_fraction", default: 0.1, range: 0...1, openLower: true,
+                                                         openUpper: true),
+                  documentSeparator: separator,
+                  pack: try section.bool("pack", default: true))
+        if kind.isTokenSequence && (normalization != .none || augmentation.isEnabled) {
+            throw .invalid(key: section.qualified(normalization != .none ? "normalize" : "augment"),
+                           reason: "token data is neither normalized nor augmented")
+        }
         try section.finish()
     }
 

@@ -33,6 +33,10 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
     case badNumpyHeader(file: String, reason: String)
     /// A `.npy` dtype this loader does not read for this role.
     case unsupportedNumpyType(file: String, dtype: String, allowed: [String])
+    /// A token file whose content cannot be what it claims (`reason` says what: odd length, empty, too short).
+    case badTokens(file: String, reason: String)
+    /// A token id outside the vocabulary.
+    case tokenOutOfRange(file: String, index: Int, token: Int, vocabulary: Int)
 
     public var file: String {
         switch self {
@@ -40,7 +44,8 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
              .truncatedGzip(let file, _), .corruptGzip(let file, _), .badMagic(let file, _, _, _),
              .unsupportedElementType(let file, _), .badDimensions(let file, _, _),
              .truncatedPayload(let file, _, _), .trailingBytes(let file, _, _), .labelOutOfRange(let file, _, _, _),
-             .badNumpyHeader(let file, _), .unsupportedNumpyType(let file, _, _):
+             .badNumpyHeader(let file, _), .unsupportedNumpyType(let file, _, _), .badTokens(let file, _),
+             .tokenOutOfRange(let file, _, _, _):
             return file
         case .directoryNotFound(let directory), .missingFiles(let directory, _, _):
             return directory
@@ -86,6 +91,11 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
             return "\(file): bad .npy header: \(reason)"
         case .unsupportedNumpyType(let file, let dtype, let allowed):
             return "\(file): .npy dtype '\(dtype)' is not supported here (allowed: \(allowed.joined(separator: ", ")))"
+        case .badTokens(let file, let reason):
+            return "\(file): \(reason)"
+        case .tokenOutOfRange(let file, let index, let token, let vocabulary):
+            return "\(file): token id \(token) at position \(index) is outside the vocabulary 0..<\(vocabulary) "
+                + "(model.vocab_size = \(vocabulary))"
         }
     }
 }

@@ -9,11 +9,14 @@ public enum Split: String, Sendable, CaseIterable {
 public enum Pixels: Sendable, Equatable {
     case bytes([UInt8])
     case floats([Float])
+    /// Token ids, handed to the model as they are (exact as Floats up to 2²⁴).
+    case tokens([UInt16])
 
     public var count: Int {
         switch self {
         case .bytes(let values): values.count
         case .floats(let values): values.count
+        case .tokens(let values): values.count
         }
     }
 
@@ -22,6 +25,7 @@ public enum Pixels: Sendable, Equatable {
         switch self {
         case .bytes(let values): Float(values[index]) * (1 / 255)
         case .floats(let values): values[index]
+        case .tokens(let values): Float(values[index])
         }
     }
 }
@@ -77,6 +81,7 @@ public struct Dataset: Sendable {
         switch pixels {
         case .bytes(let values): part = .bytes(Array(values[pixelRange]))
         case .floats(let values): part = .floats(Array(values[pixelRange]))
+        case .tokens(let values): part = .tokens(Array(values[pixelRange]))
         }
         let t = targetsPerSample
         return Dataset(sampleShape: sampleShape, classes: classes, pixels: part,

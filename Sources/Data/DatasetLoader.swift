@@ -1,6 +1,7 @@
 /// Loads a split of the configured data set into memory, validating every file.
 public enum DatasetLoader {
     public static func load(_ config: DataConfig, split: Split) throws(DataError) -> Dataset {
+        if config.kind.isTokenSequence { return try loadTokens(config, split: split) }
         let (imagesPath, labelsPath) = try files(config, split: split)
         let shape: [Int]
         let pixels: Pixels
@@ -13,11 +14,42 @@ public enum DatasetLoader {
         case .npy:
             (shape, pixels) = try NumpyReader.readImages(imagesPath)
             labels = try NumpyReader.readLabels(labelsPath, classes: config.classes)
+        case .text, .tokens:
+            preconditionFailure("token data is loaded by loadTokens")
         }
         guard shape[0] == labels.count else {
             throw .countMismatch(imagesFile: imagesPath, images: shape[0], labelsFile: labelsPath, labels: labels.count)
         }
         return Dataset(sampleShape: Array(shape.dropFirst()), classes: config.classes, pixels: pixels, targets: labels)
+    }
+
+    /// Windows of `text` or `tokens` data. Training windows follow `pack` and the documents; the
+    /// validation split is always consecutive non-overlapping windows over its whole stream (the
+    /// last partial one dropped), as bits per byte are measured.
+    static func loadTokens(_ config: DataConfig, split: Split) throws(DataError) -> Dataset {
+        guard let length = config.sequenceLength else {
+            preconditionFailure("token data without a sequence length (the training configuration sets it)")
+        }
+        let path: String, tokens: [UInt16]
+        switch config.kind {
+        case .text:
+            path = config.directory
+            let all = try TokenData.readText(path)
+            let held = Int((Double(all.count) * config.validationFraction).rounded(.down))
+            tokens = split == .train ? Array(all[..<(all.count - held)]) : Array(all[(all.count - held)...])
+        default:
+            path = join(config.directory, split == .train ? "train.bin" : "val.bin")
+            tokens = try TokenData.readBinary(path, vocabulary: config.classes)
+        }
+        let vocabulary = config.kind == .text ? 256 : config.classes
+        let label = config.kind == .text ? "\(path) (\(split == .train ? "training" : "validation") part)" : path
+        if split == .test || config.pack {
+            return try TokenData.windows(tokens, ranges: [0..<tokens.count], length: length, vocabulary: vocabulary,
+                                         padTails: false, file: label)
+        }
+        let separator = config.documentSeparator.map { Array($0.utf8).map(UInt16.init) } ?? []
+        return try TokenData.windows(tokens, ranges: TokenData.documents(tokens, separator: separator), length: length,
+                                     vocabulary: vocabulary, padTails: true, file: label)
     }
 
     /// The image and label paths of `split`: configured names as given, standard names with or without `.gz`.
@@ -53,6 +85,8 @@ public enum DatasetLoader {
         case .npy:
             let prefix = split.rawValue
             return (["\(prefix)_images.npy", "\(prefix)_images.npy.gz"], ["\(prefix)_labels.npy", "\(prefix)_labels.npy.gz"])
+        case .text, .tokens:
+            return ([], [])
         }
     }
 

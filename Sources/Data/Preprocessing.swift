@@ -92,6 +92,9 @@ public struct Preprocessing: Sendable, Equatable {
                     squares[c] += n * x * x
                 }
             }
+        case .tokens:
+            // Token ids are categories, not intensities: nothing to normalize (DataConfig refuses it).
+            return (Array(repeating: 0, count: channels), Array(repeating: 1, count: channels))
         case .floats(let values):
             for sample in 0..<dataset.count {
                 for c in 0..<channels {
@@ -169,6 +172,10 @@ public struct Preprocessing: Sendable, Equatable {
         case .floats(let values):
             values.withUnsafeBufferPointer {
                 fillSamples($0.baseAddress!, scale: 1, convert: { $0 }, samples, augmentationKey, output)
+            }
+        case .tokens(let values):
+            values.withUnsafeBufferPointer {
+                fillSamples($0.baseAddress!, scale: 1, convert: { Float($0) }, samples, augmentationKey, output)
             }
         }
     }

@@ -38,6 +38,9 @@ public protocol Layer: AnyObject {
     /// Floats of workspace sized by the layer, not by the batch (a convolution's column matrices),
     /// for `ModelSize`.
     var fixedWorkspaceCount: Int { get }
+    /// Floats of workspace per sample of a pass beyond the layer's output (attention weights, a
+    /// residual body's activations), for `ModelSize`.
+    var perSampleWorkspaceCount: Int { get }
 }
 
 extension Layer {
@@ -48,6 +51,7 @@ extension Layer {
     public func reserve(batch: Int) {}
     public func isIdentity(in context: PassContext) -> Bool { false }
     public var fixedWorkspaceCount: Int { 0 }
+    public var perSampleWorkspaceCount: Int { 0 }
 }
 
 /// What a pass needs besides the data: whether it trains, and the keys of its randomness.

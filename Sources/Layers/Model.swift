@@ -56,6 +56,13 @@ public final class Model {
     public var layout: ParameterLayout { store.layout }
     public var inputCount: Int { inputShape.reduce(1, *) }
 
+    /// The model of `spec` for samples of `inputShape` with `targetsPerSample` targets of `classes`
+    /// values each, learning the task its kind defines (`ModelSpec.task`).
+    public convenience init(spec: ModelSpec, inputShape: [Int], targetsPerSample: Int, classes: Int) throws(ModelError) {
+        try self.init(spec: spec, inputShape: inputShape,
+                      task: spec.task(targetsPerSample: targetsPerSample, classes: classes))
+    }
+
     /// A classifier: one label of `classes` per sample.
     public convenience init(spec: ModelSpec, inputShape: [Int], classes: Int) throws(ModelError) {
         guard classes > 0 else { throw .invalidArgument(layer: "model", reason: "classes must be positive, got \(classes)") }
@@ -133,7 +140,7 @@ public final class Model {
     }
 
     public func initializeParameters(seed: UInt64) {
-        spec.common.initialization.initialize(store, seed: seed, activation: spec.common.activation)
+        spec.initialize(store, seed: seed)
     }
 
     /// Targets per sample, as the task defines them.

@@ -8,9 +8,10 @@ import Tensors
 public enum ModelSpec: Sendable, Equatable {
     case mlp(MLPSettings)
     case cnn(CNNSettings)
+    case gpt(GPTSettings)
 
     /// The kinds, by their configuration names.
-    public static let kinds = [MLPSettings.kind, CNNSettings.kind]
+    public static let kinds = [MLPSettings.kind, CNNSettings.kind, GPTSettings.kind]
 
     public enum Norm: String, Sendable, CaseIterable { case none, layernorm, rmsnorm }
     public enum Pooling: String, Sendable, CaseIterable { case max, avg }
@@ -43,6 +44,7 @@ public enum ModelSpec: Sendable, Equatable {
         switch self {
         case .mlp: MLPSettings.kind
         case .cnn: CNNSettings.kind
+        case .gpt: GPTSettings.kind
         }
     }
 
@@ -50,6 +52,7 @@ public enum ModelSpec: Sendable, Equatable {
         switch self {
         case .mlp(let settings): settings.common
         case .cnn(let settings): settings.common
+        case .gpt(let settings): settings.common
         }
     }
 
@@ -66,6 +69,10 @@ public enum ModelSpec: Sendable, Equatable {
         switch self {
         case .mlp(let settings): try settings.build(&stack)
         case .cnn(let settings): try settings.build(&stack)
+        case .gpt(let settings):
+            // Its own head, tied to the token embedding.
+            try settings.build(&stack, vocabulary: classes)
+            return (stack.layers, stack.size)
         }
         stack.setting = "the output layer (\(classes) outputs)"
         try stack.add(Linear(name: stack.nextName, inputShape: stack.shape, outFeatures: classes))
@@ -76,6 +83,46 @@ public enum ModelSpec: Sendable, Equatable {
     /// refuses it when its parameters and gradients need more than `memoryBudget` bytes.
     public func size(inputShape: [Int], classes: Int, memoryBudget: Int? = nil) throws(ModelError) -> ModelSize {
         try layers(inputShape: inputShape, classes: classes, memoryBudget: memoryBudget).size
+    }
+
+    /// The task this model learns on samples with `targetsPerSample` targets of `classes` values:
+    /// one label per sample for the classifiers, the next token at every position for GPT (whose
+    /// vocabulary may be given larger than the data's, never smaller).
+    public func task(targetsPerSample: Int, classes: Int) throws(ModelError) -> any Task {
+        let ignore = Int32(clamping: common.ignoreIndex)
+        switch self {
+        case .gpt(let settings):
+            let vocabulary = settings.vocabularySize ?? classes
+            guard vocabulary >= classes else {
+                throw .invalidArgument(layer: "model (gpt)", reason: "model.vocab_size = \(vocabulary) is smaller than "
+                                       + "the data's vocabulary of \(classes)")
+            }
+            return NextTokenTask(sequenceLength: targetsPerSample, vocabulary: vocabulary, ignoreIndex: ignore)
+        case .mlp, .cnn:
+            guard targetsPerSample == 1 else {
+                throw .invalidArgument(layer: "model (\(kind))", reason: "classifies one label per sample; the data has "
+                                       + "\(targetsPerSample) targets per sample (a language model is kind: gpt)")
+            }
+            guard classes > 0 else { throw .invalidArgument(layer: "model", reason: "classes must be positive, got \(classes)") }
+            return ClassificationTask(classes: classes, ignoreIndex: ignore)
+        }
+    }
+
+    /// Fills the parameters from the seed by the kind's scheme (GPT-2's for `gpt` with `init: auto`).
+    func initialize(_ store: ParameterStore, seed: UInt64) {
+        if case .gpt(let settings) = self, common.initialization == .auto {
+            settings.initialize(store, seed: seed)
+        } else {
+            common.initialization.initialize(store, seed: seed, activation: common.activation)
+        }
+    }
+
+    /// A GPT; defaults are GPT-2 small's (nanoGPT's `GPTConfig`), the vocabulary taken from the data.
+    public static func gpt(vocabularySize: Int? = nil, blockSize: Int = 1024, layers: Int = 12, heads: Int = 12,
+                           width: Int = 768, bias: Bool = true, dropout: Double = 0, ignoreIndex: Int = -1) -> ModelSpec {
+        .gpt(GPTSettings(common: Common(activation: .gelu, dropout: dropout, ignoreIndex: ignoreIndex),
+                         vocabularySize: vocabularySize, blockSize: blockSize, layers: layers, heads: heads, width: width,
+                         bias: bias))
     }
 
     /// A multilayer perceptron; defaults are the shipped 784 → 512 → 512 → 10 model.
@@ -103,13 +150,14 @@ extension ModelSpec {
     public init(section: ConfigSection) throws(ConfigError) {
         let kind = try section.requiredString("kind")
         let common = Common(
-            activation: try Self.choice(section, "activation", default: Activation.relu),
+            activation: try Self.choice(section, "activation", default: kind == GPTSettings.kind ? .gelu : Activation.relu),
             dropout: try section.double("dropout", default: 0, range: 0...1, openUpper: true),
             initialization: try Self.choice(section, "init", default: Initialization.auto),
             ignoreIndex: try section.int("ignore_index", default: -1, range: Int(Int32.min)...Int(Int32.max)))
         switch kind {
         case MLPSettings.kind: self = .mlp(try MLPSettings(section: section, common: common))
         case CNNSettings.kind: self = .cnn(try CNNSettings(section: section, common: common))
+        case GPTSettings.kind: self = .gpt(try GPTSettings(section: section, common: common))
         default: throw .invalidChoice(key: section.qualified("kind"), value: kind, valid: Self.kinds)
         }
         try section.finish()
@@ -195,7 +243,7 @@ struct LayerStack {
             parameters = total
         }
         widest = max(widest, outputs)
-        guard let perSample = CheckedSize.sum([size.perSample, outputs, outputs]),
+        guard let perSample = CheckedSize.sum([size.perSample, outputs, outputs, layer.perSampleWorkspaceCount]),
               let workspace = CheckedSize.sum([size.fixedWorkspace, layer.fixedWorkspaceCount]),
               CheckedSize.product([parameters, 2 * MemoryLayout<Float>.size]) != nil,
               CheckedSize.product([perSample, 2 * MemoryLayout<Float>.size]) != nil else {

@@ -4,22 +4,25 @@ import Tensors
 /// a `[T, D]` sample is T vectors of D features, as in a transformer; a `[D]` sample is one.
 ///
 /// Statistics are per position, never per batch, so micro-batching leaves results unchanged
-/// (unlike BatchNorm). Scale `weight` (role `.scale`, initialized to 1) and `bias` (zero).
+/// (unlike BatchNorm). Scale `weight` (role `.scale`, initialized to 1) and `bias` (zero; optional,
+/// as GPT's `bias: false` leaves it out).
 public final class LayerNorm: Layer {
     public let name: String
     public let inputShape: [Int]
     public var outputShape: [Int] { inputShape }
     public let epsilon: Float
+    public let hasBias: Bool
     private var scale: BoundParameter?
     private var shift: BoundParameter?
     /// Mean and reciprocal standard deviation of each sample, kept for backward.
     private let statistics = Workspace()
 
-    public init(name: String, inputShape: [Int], epsilon: Float = 1e-5) {
+    public init(name: String, inputShape: [Int], epsilon: Float = 1e-5, bias: Bool = true) {
         precondition(!inputShape.isEmpty, "\(name): LayerNorm needs at least one axis")
         self.name = name
         self.inputShape = inputShape
         self.epsilon = epsilon
+        hasBias = bias
     }
 
     /// Features per position (the last axis) and positions per sample.
@@ -27,20 +30,20 @@ public final class LayerNorm: Layer {
     public var positions: Int { inputCount / features }
 
     public var parameterSpecs: [ParameterSpec] {
-        [ParameterSpec(name: "\(name).weight", shape: [features], role: .scale, outputAxis: 0),
-         ParameterSpec(name: "\(name).bias", shape: [features], role: .bias, outputAxis: 0)]
+        [ParameterSpec(name: "\(name).weight", shape: [features], role: .scale, outputAxis: 0)]
+            + (hasBias ? [ParameterSpec(name: "\(name).bias", shape: [features], role: .bias, outputAxis: 0)] : [])
     }
 
     public func bind(_ store: ParameterStore) {
         scale = BoundParameter(store, "\(name).weight")
-        shift = BoundParameter(store, "\(name).bias")
+        if hasBias { shift = BoundParameter(store, "\(name).bias") }
     }
 
     public func reserve(batch: Int) { statistics.reserve(2 * batch * positions) }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
-        let gamma = scale.bound(name).value, beta = shift.bound(name).value
+        let gamma = scale.bound(name).value, beta = shift?.value
         let n = features, stats = statistics.pointer
         for b in 0..<batch * positions {
             let x = input + b * n, y = output + b * n
@@ -52,13 +55,17 @@ public final class LayerNorm: Layer {
             let rstd = 1 / (squares / Float(n) + epsilon).squareRoot()
             stats[2 * b] = mean
             stats[2 * b + 1] = rstd
-            for i in 0..<n { y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i] }
+            if let beta {
+                for i in 0..<n { y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i] }
+            } else {
+                for i in 0..<n { y[i] = (x[i] - mean) * rstd * gamma[i] }
+            }
         }
     }
 
     public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
-        let scale = scale.bound(name), shift = shift.bound(name)
+        let scale = scale.bound(name), shiftGradient = shift?.gradient
         let gamma = scale.value, n = features, stats = statistics.pointer
         for b in 0..<batch * positions {
             let x = input + b * n, dy = outputGradient + b * n
@@ -67,7 +74,7 @@ public final class LayerNorm: Layer {
             for i in 0..<n {
                 let xhat = (x[i] - mean) * rstd
                 scale.gradient[i] += dy[i] * xhat
-                shift.gradient[i] += dy[i]
+                shiftGradient?[i] += dy[i]
                 let g = dy[i] * gamma[i]
                 meanG += g
                 meanGX += g * xhat

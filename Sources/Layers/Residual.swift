@@ -20,6 +20,12 @@ public final class Residual: Layer {
     public var parameterSpecs: [ParameterSpec] { body.parameterSpecs }
     public func bind(_ store: ParameterStore) { body.bind(store) }
     public func reserve(batch: Int) { body.reserve(batch: batch) }
+    public var fixedWorkspaceCount: Int { body.layers.reduce(0) { $0 + $1.fixedWorkspaceCount } }
+    /// The body's outputs and workspaces, and its two gradient buffers.
+    public var perSampleWorkspaceCount: Int {
+        let widest = body.layers.map(\.outputCount).max() ?? 0
+        return body.layers.reduce(2 * widest) { $0 + $1.outputCount + $1.perSampleWorkspaceCount }
+    }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {

@@ -145,14 +145,19 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
     public var testAccuracy: Double
     /// The run the line belongs to (absent in files written before runs had an identity).
     public var runID: String?
+    /// A byte-level language model's validation loss in bits per byte (`test_loss` / ln 2; `test_loss`
+    /// is then the validation loss in nats per token and `test_accuracy` the next-byte accuracy).
+    public var bitsPerByte: Double?
 
-    public init(step: Int, epoch: Double, elapsed: Double, testLoss: Double, testAccuracy: Double, runID: String? = nil) {
+    public init(step: Int, epoch: Double, elapsed: Double, testLoss: Double, testAccuracy: Double, runID: String? = nil,
+                bitsPerByte: Double? = nil) {
         self.step = step
         self.epoch = epoch
         self.elapsed = elapsed
         self.testLoss = testLoss
         self.testAccuracy = testAccuracy
         self.runID = runID
+        self.bitsPerByte = bitsPerByte
     }
 
     enum CodingKeys: String, CodingKey {
@@ -160,6 +165,7 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
         case testLoss = "test_loss"
         case testAccuracy = "test_accuracy"
         case runID = "run_id"
+        case bitsPerByte = "bits_per_byte"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -170,6 +176,7 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
         testLoss = try container.decode(Double.self, forKey: .testLoss)
         testAccuracy = try container.decode(Double.self, forKey: .testAccuracy)
         runID = try container.decodeIfPresent(String.self, forKey: .runID)
+        bitsPerByte = try container.decodeIfPresent(Double.self, forKey: .bitsPerByte)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -181,6 +188,7 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
         try container.encode(testLoss, forKey: .testLoss)
         try container.encode(testAccuracy, forKey: .testAccuracy)
         try container.encodeIfPresent(runID, forKey: .runID)
+        try container.encodeIfPresent(bitsPerByte, forKey: .bitsPerByte)
     }
 }
 

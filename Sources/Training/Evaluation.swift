@@ -15,6 +15,9 @@ public struct EvaluationResult: Sendable {
 
     /// The task's first metric: what the metrics log and reports record as the test accuracy.
     public var headline: Double { metrics.first?.value ?? .nan }
+
+    /// The loss in bits per byte when each token is one byte (`data.dataset: text`), else nil.
+    public func bitsPerByte(_ data: DataConfig) -> Double? { data.kind == .text ? loss / log(2) : nil }
 }
 
 /// Why a checkpoint cannot be evaluated.
@@ -40,7 +43,8 @@ public enum CheckpointEvaluation {
         let (model, testSet, preprocessing) = try agree(world) { () throws -> (Model, Dataset, Preprocessing) in
             let trainSet = try DatasetLoader.load(configuration.data, split: .train)
             let testSet = try DatasetLoader.load(configuration.data, split: .test)
-            let model = try Model(spec: configuration.model, inputShape: testSet.sampleShape, classes: testSet.classes)
+            let model = try Model(spec: configuration.model, inputShape: testSet.sampleShape,
+                                  targetsPerSample: testSet.targetsPerSample, classes: testSet.classes)
             try checkpoint.restore(into: model.store.parameters, layout: model.layout, prefix: Checkpoint.parameterPrefix)
             return (model, testSet, try Preprocessing(config: configuration.data, trainingSet: trainSet))
         }

@@ -57,8 +57,13 @@ final class ProgressReporter {
 
     func report(_ evaluation: EvaluationRecord) {
         endLiveLine()
-        print(String(format: "eval  step %d  epoch %.2f  test loss %.4f  test accuracy %.2f%%", evaluation.step,
-                     evaluation.epoch, evaluation.testLoss, 100 * evaluation.testAccuracy))
+        if let bits = evaluation.bitsPerByte {
+            print(String(format: "eval  step %d  epoch %.2f  val loss %.4f  %.4f bits/byte  next-byte accuracy %.2f%%",
+                         evaluation.step, evaluation.epoch, evaluation.testLoss, bits, 100 * evaluation.testAccuracy))
+        } else {
+            print(String(format: "eval  step %d  epoch %.2f  test loss %.4f  test accuracy %.2f%%", evaluation.step,
+                         evaluation.epoch, evaluation.testLoss, 100 * evaluation.testAccuracy))
+        }
         fflush(nil)
     }
 

@@ -65,7 +65,8 @@ public final class Trainer {
             let trainSet = try DatasetLoader.load(configuration.data, split: .train)
             let testSet = try DatasetLoader.load(configuration.data, split: .test)
             guard trainSet.count > 0 else { throw TrainingError.emptyTrainingSet }
-            let model = try Model(spec: configuration.model, inputShape: trainSet.sampleShape, classes: trainSet.classes)
+            let model = try Model(spec: configuration.model, inputShape: trainSet.sampleShape,
+                                  targetsPerSample: trainSet.targetsPerSample, classes: trainSet.classes)
             guard model.targetsPerSample == trainSet.targetsPerSample else {
                 throw TrainingError.targetsMismatch(model: model.targetsPerSample, data: trainSet.targetsPerSample)
             }

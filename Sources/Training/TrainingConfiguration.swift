@@ -70,6 +70,30 @@ public struct TrainingConfiguration {
     /// The key under which a run directory's `config.yaml` names its run.
     public static let runIDKey = "run_id"
 
+    /// Token data takes its window length from the GPT's block size (unless `data.sequence_length`
+    /// is given, no longer than it) and, for `tokens`, its vocabulary from `model.vocab_size`.
+    static func resolveTokenData(_ data: DataConfig, model: ModelSpec) throws(ConfigError) -> DataConfig {
+        guard data.kind.isTokenSequence else { return data }
+        guard case .gpt(let settings) = model else {
+            throw .invalid(key: "model.kind", reason: "data.dataset: \(data.kind.rawValue) holds token sequences, "
+                           + "which kind: gpt learns (not \(model.kind))")
+        }
+        var data = data
+        let length = data.sequenceLength ?? settings.blockSize
+        guard length <= settings.blockSize else {
+            throw .outOfRange(key: "data.sequence_length", value: "\(length)",
+                              allowed: "at most model.block_size = \(settings.blockSize)")
+        }
+        data.sequenceLength = length
+        if data.kind == .tokens {
+            guard let vocabulary = settings.vocabularySize else { throw .missingKey(key: "model.vocab_size") }
+            data.classes = vocabulary
+        } else {
+            data.classes = 256
+        }
+        return data
+    }
+
     /// Reads a configuration file and applies `key.path=value` overrides.
     public static func load(path: String, overrides: [String]) throws -> TrainingConfiguration {
         try ConfigurationFile.checkReadable(path)
@@ -103,7 +127,7 @@ public struct TrainingConfiguration {
         self.recordedRunID = recordedRunID
         let root = try ConfigSection(tree)
         model = try ModelSpec(section: root.section("model"))
-        data = try DataConfig(section: root.section("data"))
+        data = try Self.resolveTokenData(DataConfig(section: root.section("data")), model: model)
 
         let batch = try root.section("batch")
         globalBatch = try batch.requiredInt("global", range: 1...Int.max)

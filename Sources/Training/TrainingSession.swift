@@ -2,6 +2,7 @@ import Checkpoints
 import Configuration
 import Distributed
 import Foundation
+import Layers
 import Optimizers
 import Reporting
 import Tensors
@@ -63,6 +64,8 @@ public final class TrainingSession {
     public var peakLearningRate: Double { trainer.peakLearningRate }
     /// Steps completed so far.
     public var step: Int { trainer.step }
+    /// The model being trained (its parameters are the run's current ones on every rank).
+    public var model: Model { trainer.model }
     /// Whether the checkpoint resumed from had already trained every step (then `run` changes nothing).
     public var isAlreadyFinished: Bool { resumedFrom != nil && trainer.step >= trainer.totalSteps }
 
@@ -207,7 +210,8 @@ public final class TrainingSession {
         func evaluate(step: Int, epoch: Double) throws {
             lastEvaluation = try trainer.evaluate()
             let evaluation = EvaluationRecord(step: step, epoch: epoch, elapsed: elapsed(),
-                                              testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.headline)
+                                              testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.headline,
+                                              bitsPerByte: lastEvaluation.bitsPerByte(configuration.data))
             try metrics?.write(evaluation)
             progress?.report(evaluation)
         }

@@ -24,10 +24,17 @@ struct EvalCommand: ParsableCommand {
             let step = (try? CheckpointMetadata(reading: file))?.step
             let result = try CheckpointEvaluation.run(checkpoint: file, configuration: configuration, world: world)
             guard world.isRoot else { return }
+            let bits = result.bitsPerByte(configuration.data)
             if json {
                 let path = String(decoding: try JSONEncoder().encode(file.source), as: UTF8.self)
-                print("{\"checkpoint\":\(path),\"step\":\(step.map(String.init) ?? "null"),"
-                      + String(format: "\"test_loss\":%.6f,\"test_accuracy\":%.6f}", result.loss, result.headline))
+                let figures = bits.map { String(format: "\"val_loss\":%.6f,\"bits_per_byte\":%.6f,\"token_accuracy\":%.6f}",
+                                                result.loss, $0, result.headline) }
+                    ?? String(format: "\"test_loss\":%.6f,\"test_accuracy\":%.6f}", result.loss, result.headline)
+                print("{\"checkpoint\":\(path),\"step\":\(step.map(String.init) ?? "null")," + figures)
+            } else if let bits {
+                print("checkpoint \(file.source)" + (step.map { " (step \($0))" } ?? ""))
+                print(String(format: "val loss %.4f  %.4f bits/byte  next-byte accuracy %.2f%%", result.loss, bits,
+                             100 * result.headline))
             } else {
                 print("checkpoint \(file.source)" + (step.map { " (step \($0))" } ?? ""))
                 print(String(format: "test loss %.4f  test accuracy %.2f%%", result.loss, 100 * result.headline))

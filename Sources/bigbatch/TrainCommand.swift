@@ -80,6 +80,15 @@ struct TrainCommand: ParsableCommand {
                       + "resume with `bigbatch train --config \(directory.appendingPathComponent("config.yaml").path) "
                       + "--resume \(directory.path)`")
                 status = Self.stoppedExitStatus
+            case .finished where configuration.data.kind == .text:
+                print(String(format: "final val loss %.4f  %.4f bits/byte  next-byte accuracy %.2f%%  (%d steps, %d skipped, "
+                             + "%.1f s, %.0f tokens/s)", summary.testLoss, summary.testLoss / log(2),
+                             100 * summary.testAccuracy, summary.steps, summary.skippedSteps, summary.seconds,
+                             summary.samplesPerSecond))
+                let sample = try TextGeneration.continuation(of: "\n", model: session.model, bytes: 240, temperature: 0.8,
+                                                             topK: 0, seed: configuration.seed)
+                print("sample (temperature 0.8):\n" + sample.split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { "  | " + $0 }.joined(separator: "\n"))
             case .finished:
                 print(String(format: "final test accuracy %.2f%%  test loss %.4f  (%d steps, %d skipped, %.1f s, %.0f samples/s)",
                              100 * summary.testAccuracy, summary.testLoss, summary.steps, summary.skippedSteps,
