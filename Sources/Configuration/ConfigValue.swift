@@ -104,11 +104,32 @@ extension ConfigValue {
         }
     }
 
+    /// `s` as a YAML double-quoted scalar, escaped so that it reads back as exactly `s` (line breaks
+    /// inside double quotes would otherwise fold into spaces).
+    static func doubleQuoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                out += "\\x" + String(repeating: "0", count: scalar.value < 0x10 ? 1 : 0) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
     private var inlineYAML: String {
         switch self {
         case .string(let s):
-            let needsQuotes = s.isEmpty || ConfigValue.parse(scalar: s) != .string(s) || s.contains(": ") || s.contains("#")
-            return needsQuotes ? "\"" + s.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : s
+            let control = s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+            let needsQuotes = s.isEmpty || control || ConfigValue.parse(scalar: s) != .string(s) || s.contains(": ")
+                || s.contains("#") || s.hasPrefix(" ") || s.hasSuffix(" ")
+            return needsQuotes ? ConfigValue.doubleQuoted(s) : s
         case .list(let items): return "[" + items.map(\.inlineYAML).joined(separator: ", ") + "]"
         case .map(let map): return "{" + map.entries.map { "\($0.key): \($0.value.inlineYAML)" }.joined(separator: ", ") + "}"
         default: return description

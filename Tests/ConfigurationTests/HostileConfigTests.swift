@@ -135,4 +135,14 @@ final class HostileConfigTests: XCTestCase {
         XCTAssertEqual(map.entries.count, 50_000)
         XCTAssertLessThan(Date().timeIntervalSince(start), 60)
     }
+
+    /// Strings that need escaping survive being written out and read back (a document separator of
+    /// blank lines once folded into a space inside double quotes).
+    func testStringsRoundTripThroughTheWriter() throws {
+        let strings = ["\n\n", "a\"b", "back\\slash", "tab\there", "\u{1}\u{7F}", " leading", "trailing ", "# not a comment",
+                       "key: value", "true", "12", "1:30", "ü ✓"]
+        var root = ConfigValue.map(ConfigMap())
+        for (index, text) in strings.enumerated() { try root.set(path: "data.s\(index)", to: .string(text)) }
+        XCTAssertEqual(try ConfigValue.parse(yaml: root.yaml(), source: "written"), root, root.yaml())
+    }
 }

@@ -33,8 +33,6 @@ public enum ProcessRunner {
     /// - Parameter directory: the working directory of the program (default: this process's).
     public static func start(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:],
                              in directory: URL? = nil) throws -> RunningProcess {
-        let process = Process()
-        if let directory { process.currentDirectoryURL = directory }
         var command = try [executable.path] + arguments
         if let ranks {
             var mpi = ["mpirun", "-np", "\(ranks)"]
@@ -42,6 +40,20 @@ public enum ProcessRunner {
             mpi += ["--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
             command = mpi + command
         }
+        return try launch(command, environment: environment, in: directory)
+    }
+
+    /// Runs another program (`tool` and its arguments, found through `/usr/bin/env` when not a path).
+    public static func runTool(_ tool: String, _ arguments: [String], timeout: Double = 120) throws -> ProcessResult {
+        let command = tool == "/usr/bin/env" ? arguments : [tool] + arguments
+        return try launch(command, environment: [:], in: nil).wait(timeout: timeout)
+    }
+
+    private static func launch(_ command: [String], environment: [String: String], in directory: URL?) throws
+        -> RunningProcess
+    {
+        let process = Process()
+        if let directory { process.currentDirectoryURL = directory }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = command
         var env = ProcessInfo.processInfo.environment
