@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev dataset-fashion-mnist pkg-config)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev dataset-fashion-mnist bible-kjv pkg-config)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -22,6 +22,12 @@ if ! command -v swift >/dev/null; then
     [[ -x /opt/swift/usr/bin/swift ]] && export PATH=/opt/swift/usr/bin:$PATH
 fi
 command -v swift >/dev/null || { echo "setup: a Swift 6 toolchain is required (swift not found on PATH)" >&2; exit 1; }
+
+# The language model's corpus (configs/gpt-kjv.yaml): the King James Bible as text, written once.
+if [[ ! -s data/kjv.txt ]]; then
+    mkdir -p data
+    bible "Gen1:1-Rev22:21" > data/kjv.txt.partial && mv data/kjv.txt.partial data/kjv.txt
+fi
 
 [[ "${1:-}" == "--no-build" ]] && exit 0
 configuration=release

@@ -23,14 +23,19 @@ public enum ModelBenchmark {
     /// Median samples/s over timed rounds of about a tenth of `seconds` each, after a warm-up
     /// that sizes every buffer; GFLOP/s from `Model.flopsPerSample`. With `profileLayers`, a further
     /// tenth of `seconds` times each layer (kept apart so the clock reads do not touch the median).
-    public static func run(spec: ModelSpec, inputShape: [Int], classes: Int, batch: Int,
+    /// Token models (`targetsPerSample` > 1, kind `gpt`) get random token ids as inputs and targets.
+    public static func run(spec: ModelSpec, inputShape: [Int], targetsPerSample: Int = 1, classes: Int, batch: Int,
                            seconds: Double, profileLayers: Bool = false) throws(ModelError) -> Result {
         precondition(batch > 0 && seconds > 0, "benchmark needs a positive batch and duration")
-        let model = try Model(spec: spec, inputShape: inputShape, classes: classes)
+        let model = try Model(spec: spec, inputShape: inputShape, targetsPerSample: targetsPerSample, classes: classes)
         model.initializeParameters(seed: 1)
         let random = KeyedRandom(UInt64(7), UInt64(7))
-        let inputs = (0..<(batch * model.inputCount)).map { random.uniform($0) }
-        let labels = (0..<batch).map { Int32(random.integer($0, below: classes)) }
+        let tokens: Bool
+        if case .gpt = spec { tokens = true } else { tokens = false }
+        let inputs = (0..<(batch * model.inputCount)).map {
+            tokens ? Float(random.integer($0, below: classes)) : random.uniform($0)
+        }
+        let labels = (0..<(batch * targetsPerSample)).map { Int32(random.integer(1 << 40 + $0, below: classes)) }
         let indices = Array(0..<batch)
         return inputs.withUnsafeBufferPointer { inputs in
             labels.withUnsafeBufferPointer { labels in

@@ -98,9 +98,19 @@ struct BenchModelCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try TrainingConfiguration.load(path: config, overrides: [])
-        // Fashion-MNIST's shape; the benchmark measures compute, not data.
-        let result = try ModelBenchmark.run(spec: configuration.model, inputShape: [1, 28, 28], classes: 10,
+        // The data's sample shape without reading it (Fashion-MNIST's for images): compute, not data.
+        let data = configuration.data
+        let length = data.kind.isTokenSequence ? data.sequenceLength ?? 1 : 1
+        let vocabulary: Int
+        if case .gpt(let settings) = configuration.model { vocabulary = settings.vocabularySize ?? data.classes } else {
+            vocabulary = data.classes
+        }
+        let result = try ModelBenchmark.run(spec: configuration.model,
+                                            inputShape: data.kind.isTokenSequence ? [length] : [1, 28, 28],
+                                            targetsPerSample: length, classes: data.kind.isTokenSequence ? vocabulary : 10,
                                             batch: batch, seconds: seconds, profileLayers: layers)
+        let tokenField = data.kind.isTokenSequence
+            ? String(format: ",\"tokens_per_s\":%.1f", result.samplesPerSecond * Double(length)) : ""
         if json {
             let rows = result.layers.map {
                 String(format: "{\"name\":\"%@\",\"kind\":\"%@\",\"forward_ms\":%.3f,\"backward_ms\":%.3f}",
@@ -109,10 +119,12 @@ struct BenchModelCommand: ParsableCommand {
             let layerField = layers ? ",\"layers\":[\(rows.joined(separator: ","))]" : ""
             print(String(format: "{\"batch\":%d,\"samples_per_s\":%.1f,\"gflops\":%.2f,\"core\":\"%@\",\"threads\":%d",
                          batch, result.samplesPerSecond, result.gflops, BLAS.coreName, BLAS.threadCount)
-                  + layerField + "}")
+                  + tokenField + layerField + "}")
         } else {
-            print(String(format: "batch %d: %.0f samples/s, %.1f GFLOP/s (BLAS %@, %d threads)", batch,
-                         result.samplesPerSecond, result.gflops, BLAS.coreName, BLAS.threadCount))
+            let tokensText = data.kind.isTokenSequence
+                ? String(format: " (%.0f tokens/s)", result.samplesPerSecond * Double(length)) : ""
+            print(String(format: "batch %d: %.0f samples/s%@, %.1f GFLOP/s (BLAS %@, %d threads)", batch,
+                         result.samplesPerSecond, tokensText, result.gflops, BLAS.coreName, BLAS.threadCount))
             if layers { print(Self.table(result.layers)) }
         }
     }
