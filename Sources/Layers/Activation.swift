@@ -30,8 +30,6 @@ public final class ActivationLayer: Layer {
         self.activation = activation
     }
 
-    static let geluScale: Float = 0.797_884_560_802_865_4  // √(2/π)
-    static let geluCubic: Float = 0.044715
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
@@ -40,11 +38,7 @@ public final class ActivationLayer: Layer {
         case .relu:
             Parallel.forEachRange(n, work: n) { range in Elementwise.relu(input, into: output, range: range) }
         case .gelu:
-            let c = Self.geluScale, a = Self.geluCubic
-            for i in 0..<n {
-                let x = input[i]
-                output[i] = 0.5 * x * (1 + tanhf(c * (x + a * x * x * x)))
-            }
+            Parallel.forEachRange(n, work: 8 * n) { range in Elementwise.gelu(input, into: output, range: range) }
         case .silu:
             for i in 0..<n {
                 let x = input[i]
@@ -66,12 +60,8 @@ public final class ActivationLayer: Layer {
                                          range: range)
             }
         case .gelu:
-            let c = Self.geluScale, a = Self.geluCubic
-            for i in 0..<n {
-                let x = input[i]
-                let t = tanhf(c * (x + a * x * x * x))
-                let derivative = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x * x)
-                inputGradient[i] = outputGradient[i] * derivative
+            Parallel.forEachRange(n, work: 16 * n) { range in
+                Elementwise.geluGradient(input: input, outputGradient: outputGradient, into: inputGradient, range: range)
             }
         case .silu:
             for i in 0..<n {

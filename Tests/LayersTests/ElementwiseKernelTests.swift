@@ -126,3 +126,55 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 }
+
+/// The SIMD exp, tanh and GELU against double-precision references, and independent of where a range splits.
+final class TranscendentalKernelTests: XCTestCase {
+    func testExpAndTanhAreAccurate() {
+        var worstExp = 0.0, worstTanh = 0.0
+        for i in 0..<20_000 {
+            let x = Float(-87 + 175 * Double(i) / 20_000)
+            let e = Double(Elementwise.exp(Elementwise.Vector(repeating: x))[3])
+            worstExp = max(worstExp, abs(e - Foundation.exp(Double(x))) / Foundation.exp(Double(x)))
+            let u = Float(-20 + 40 * Double(i) / 20_000)
+            let t = Double(Elementwise.tanh(Elementwise.Vector(repeating: u))[5])
+            worstTanh = max(worstTanh, abs(t - Foundation.tanh(Double(u))))
+        }
+        XCTAssertLessThan(worstExp, 3e-7)
+        XCTAssertLessThan(worstTanh, 3e-7)
+        XCTAssertEqual(Elementwise.tanh(Elementwise.Vector(repeating: 100))[0], 1)
+        XCTAssertEqual(Elementwise.tanh(Elementwise.Vector(repeating: -100))[0], -1)
+        XCTAssertTrue(Elementwise.tanh(Elementwise.Vector(repeating: .nan))[0].isNaN)
+        XCTAssertTrue(Elementwise.exp(Elementwise.Vector(repeating: .nan))[7].isNaN)
+    }
+
+    func testGELUMatchesItsDefinitionWhateverTheSplit() {
+        let x = (0..<61).map { Float($0 - 30) * 0.2 + 0.013 }
+        var whole = [Float](repeating: 0, count: x.count), pieces = whole
+        var gradient = whole, gradientPieces = whole
+        let dy = (0..<61).map { Float($0 % 7) - 3 }
+        x.withUnsafeBufferPointer { xs in
+            dy.withUnsafeBufferPointer { dys in
+                whole.withUnsafeMutableBufferPointer { Elementwise.gelu(xs.baseAddress!, into: $0.baseAddress!, range: 0..<61) }
+                gradient.withUnsafeMutableBufferPointer {
+                    Elementwise.geluGradient(input: xs.baseAddress!, outputGradient: dys.baseAddress!, into: $0.baseAddress!,
+                                             range: 0..<61)
+                }
+                for start in stride(from: 0, to: 61, by: 5) {
+                    let range = start..<min(start + 5, 61)
+                    pieces.withUnsafeMutableBufferPointer { Elementwise.gelu(xs.baseAddress!, into: $0.baseAddress!, range: range) }
+                    gradientPieces.withUnsafeMutableBufferPointer {
+                        Elementwise.geluGradient(input: xs.baseAddress!, outputGradient: dys.baseAddress!,
+                                                 into: $0.baseAddress!, range: range)
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(whole, pieces)
+        XCTAssertEqual(gradient, gradientPieces)
+        for (v, y) in zip(x, whole) {
+            let d = Double(v)
+            let expected = 0.5 * d * (1 + Foundation.tanh(0.7978845608028654 * (d + 0.044715 * d * d * d)))
+            XCTAssertEqual(Double(y), expected, accuracy: 1e-6 * max(1, abs(d)))
+        }
+    }
+}
