@@ -25,6 +25,8 @@ public struct TrainingConfiguration {
     public let evalEvery: Int
     /// Plain progress lines every this many steps when not on a terminal.
     public let logEvery: Int
+    /// The `logging` section: TensorBoard event files and histograms.
+    public let logging: LoggingSettings
     /// Compare a parameter checksum across ranks every this many steps (0: never).
     public let checksumEvery: Int
     /// Test-set samples per evaluation forward pass.
@@ -58,7 +60,7 @@ public struct TrainingConfiguration {
     }
 
     public static let topLevelKeys = ["model", "data", "batch", "train", "optimizer", "schedule", "checkpoint",
-                                      "distributed", "debug"]
+                                      "distributed", "debug", "logging"]
 
     /// Reads a configuration file and applies `key.path=value` overrides.
     public static func load(path: String, overrides: [String]) throws -> TrainingConfiguration {
@@ -98,6 +100,7 @@ public struct TrainingConfiguration {
         checksumEvery = try train.int("checksum_every", default: 100, range: 0...Int.max)
         evalBatch = try train.int("eval_batch", default: 1000, range: 1...Int.max)
         try train.finish()
+        logging = try LoggingSettings(section: root.section("logging"))
 
         let checkpoint = try root.section("checkpoint")
         checkpointEvery = try checkpoint.int("every", default: 0, range: 0...Int.max)

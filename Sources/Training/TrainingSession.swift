@@ -28,6 +28,8 @@ public final class TrainingSession {
     let world: any Communicator
     let metrics: MetricsWriter?
     let progress: ProgressReporter?
+    /// TensorBoard events and gradient histograms (rank 0 with a run directory).
+    private var eventLog: TrainingEventLog?
     /// Training seconds of the run before a resume, so that `elapsed` continues across it.
     private var elapsedBefore = 0.0
     /// Polled once per step: true stops every rank after the same step (signals).
@@ -83,7 +85,10 @@ public final class TrainingSession {
             guard let runDirectory, world.isRoot else { return }
             try Self.writeConfiguration(configuration, to: runDirectory)
             if let resumeFile, let resumedFrom { try recordResume(from: resumeFile, metadata: resumedFrom) }
+            eventLog = try TrainingEventLog(directory: runDirectory, configuration: configuration,
+                                            layout: trainer.model.layout, resumedStep: resumedFrom?.step)
         }
+        if let eventLog, eventLog.settings.histogramEvery > 0 { trainer.gradientInspector = eventLog.inspectGradients }
     }
 
     static func writeConfiguration(_ configuration: TrainingConfiguration, to runDirectory: URL) throws {
@@ -128,6 +133,7 @@ public final class TrainingSession {
                 samplesPerSecond: result.scalars.items / max(result.seconds, 1e-9), seconds: result.timings,
                 elapsed: elapsed(), skipped: result.skipped)
             try metrics?.write(record)
+            try eventLog?.record(record, parameters: trainer.model.store.parameters)
             progress?.update(record, epochs: stepsPerEpoch)
 
             if configuration.checksumEvery > 0 && step % configuration.checksumEvery == 0 {
@@ -138,6 +144,7 @@ public final class TrainingSession {
                 let evaluation = EvaluationRecord(step: step, epoch: epoch, elapsed: elapsed(),
                                                   testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.headline)
                 try metrics?.write(evaluation)
+                try eventLog?.record(lastEvaluation, step: step)
                 progress?.report(evaluation)
             }
             let every = configuration.checkpointEvery
