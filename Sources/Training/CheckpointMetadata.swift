@@ -26,17 +26,20 @@ public struct CheckpointMetadata: Equatable, Sendable {
     public var version: String
     /// Training seconds so far, resumes included.
     public var elapsed: Double
+    /// The input normalisation the model was trained with; nil in checkpoints written before it was recorded.
+    public var normalization: InputNormalization?
 
     enum Key {
         static let step = "step", appliedSteps = "applied_steps", skippedSteps = "skipped_steps", epoch = "epoch"
         static let position = "position", seed = "seed", globalBatch = "global_batch", worldSize = "world_size"
         static let configurationHash = "config_hash", optimizer = "optimizer", learningRate = "learning_rate"
         static let version = "version", elapsed = "elapsed"
+        static let normalizationMean = "normalize_mean", normalizationStd = "normalize_std"
     }
 
     public init(step: Int, appliedSteps: Int, skippedSteps: Int, epoch: Int, position: Int, seed: UInt64,
                 globalBatch: Int, worldSize: Int, configurationHash: String, optimizer: String, learningRate: Float,
-                version: String, elapsed: Double) {
+                version: String, elapsed: Double, normalization: InputNormalization? = nil) {
         self.step = step
         self.appliedSteps = appliedSteps
         self.skippedSteps = skippedSteps
@@ -50,6 +53,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
         self.learningRate = learningRate
         self.version = version
         self.elapsed = elapsed
+        self.normalization = normalization
     }
 
     /// The metadata as stored.
@@ -59,6 +63,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
          Key.globalBatch: String(globalBatch), Key.worldSize: String(worldSize),
          Key.configurationHash: configurationHash, Key.optimizer: optimizer,
          Key.learningRate: String(learningRate), Key.version: version, Key.elapsed: String(elapsed)]
+            .merging(normalization?.strings ?? [:]) { $1 }
     }
 
     /// Reads the metadata of `checkpoint`; a missing or malformed entry names the file and the key.
@@ -78,6 +83,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
                   optimizer: try value(Key.optimizer) { $0 },
                   learningRate: try value(Key.learningRate) { Float($0) }, version: try value(Key.version) { $0 },
                   // The earliest checkpoints of this format predate the elapsed time.
-                  elapsed: strings[Key.elapsed] == nil ? 0 : try value(Key.elapsed) { Double($0) })
+                  elapsed: strings[Key.elapsed] == nil ? 0 : try value(Key.elapsed) { Double($0) },
+                  normalization: try InputNormalization(reading: checkpoint))
     }
 }

@@ -212,7 +212,8 @@ public final class Trainer {
             position: step % plan.stepsPerEpoch, seed: configuration.seed, globalBatch: configuration.globalBatch,
             worldSize: world.size, configurationHash: String(configuration.trajectoryFingerprint, radix: 16),
             optimizer: optimizer.name, learningRate: learningRate(afterStep: step),
-            version: TrainingSession.version, elapsed: elapsed)
+            version: TrainingSession.version, elapsed: elapsed,
+            normalization: InputNormalization(mean: preprocessing.mean, std: preprocessing.std))
         var checkpoint = Checkpoint(metadata: metadata.strings)
         for tensor in stateTensors {
             checkpoint.append(tensor.name, shape: tensor.shape, floats: UnsafeBufferPointer(tensor.values))
