@@ -87,8 +87,8 @@ enum GradientHeatMap {
                 let x0 = xPosition(left), x1 = xPosition(right)
                 svg += "<rect class=\"cell\" x=\"\(format(x0))\" y=\"\(format(plotTop + Double(row) * rowHeight))\" "
                 svg += "width=\"\(format(max(x1 - x0, 0.5)))\" height=\"\(format(rowHeight))\" fill=\"\(color)\" "
-                svg += "fill-opacity=\"\(format(share.squareRoot()))\"><title>step \(record.step), "
-                svg += "\(rangeLabel(bin, record)): \(String(format: "%.2f", 100 * share))%</title></rect>\n"
+                let label = "step \(record.step), \(rangeLabel(bin, record)): \(String(format: "%.2f", 100 * share))%"
+                svg += "fill-opacity=\"\(String(format: "%.3f", share.squareRoot()))\"><title>\(label.xmlEscaped)</title></rect>\n"
             }
         }
         // Decade ticks across, first and last step down.

@@ -74,7 +74,8 @@ final class GradientMagnitudesTests: XCTestCase {
             // A bulk near 1e-3 and a tail of 1 % at 1, growing no further.
             let values = [Float](repeating: 1e-3, count: 99) + [1]
             try writer.write(magnitudes(values, step: step, tensor: "fc1.weight"))
-            try writer.write(magnitudes([1e-5, 2e-5], step: step, tensor: "fc1.bias"))
+            // Half of the bias gradient is exactly zero (a dead unit): the open end bin, with a '<' in its label.
+            try writer.write(magnitudes([0, 2e-5], step: step, tensor: "fc1.bias"))
         }
         let summary = try ReportBuilder.render(directory: directory, variantOrder: nil, options: ReportOptions())
         let url = try XCTUnwrap(summary.plotURLs.first { $0.lastPathComponent == "gradient-magnitudes-b256-base.svg" })
@@ -85,6 +86,7 @@ final class GradientMagnitudesTests: XCTestCase {
         XCTAssertEqual(figure.cellTitles.count, 8 * 2 + 8 * 2, "two occupied bins per step and tensor")
         XCTAssertTrue(figure.cellTitles.contains("step 20, 0.001–0.00178: 99.00%"), "\(figure.cellTitles.prefix(4))")
         XCTAssertTrue(figure.cellTitles.contains("step 160, 1–1.78: 1.00%"))
+        XCTAssertTrue(figure.cellTitles.contains("step 40, |g| < 1e-10: 50.00%"), "\(figure.cellTitles.suffix(4))")
 
         let markdown = try String(contentsOf: summary.markdownURL, encoding: .utf8)
         XCTAssertTrue(markdown.contains("## Gradient magnitudes"))
