@@ -1,3 +1,5 @@
+import Foundation
+
 /// A histogram in TensorBoard's own bucket format (`HistogramProto`), so that TensorBoard draws it
 /// exactly as it draws TensorFlow's.
 ///
@@ -48,7 +50,7 @@ public struct Histogram: Equatable, Sendable {
             count += 1
             sum += x
             sumOfSquares += x * x
-            counts[Self.bucketIndex(of: x, limits: limits)] += 1
+            counts[Self.bucketIndex(of: x, limits: limits, guess: Self.guessIndex(of: x, count: limits.count))] += 1
         }
         var mergedLimits: [Double] = [], mergedCounts: [Double] = []
         var index = 0
@@ -82,14 +84,23 @@ public struct Histogram: Equatable, Sendable {
         self.nonFiniteCount = nonFiniteCount
     }
 
-    /// The first bucket whose limit exceeds `value` (binary search: the limits are sorted).
-    static func bucketIndex(of value: Double, limits: [Double]) -> Int {
-        var low = 0, high = limits.count - 1
-        while low < high {
-            let middle = (low + high) / 2
-            if limits[middle] > value { high = middle } else { low = middle + 1 }
-        }
-        return low
+    /// The first bucket whose limit exceeds `value`, found by stepping from `guess` (a bucket or two
+    /// away at most) so that rounding in the guess never moves a value across a limit.
+    static func bucketIndex(of value: Double, limits: [Double], guess: Int) -> Int {
+        var index = min(max(guess, 0), limits.count - 1)
+        while index < limits.count - 1 && limits[index] <= value { index += 1 }
+        while index > 0 && limits[index - 1] > value { index -= 1 }
+        return index
+    }
+
+    /// Where `value` falls by its logarithm: the limits grow by 10 % per bucket from 1e-12 outwards.
+    static func guessIndex(of value: Double, count: Int) -> Int {
+        let zero = count / 2
+        let magnitude = abs(value)
+        guard magnitude >= 1e-12 else { return zero + 1 }
+        // A difference of logarithms, finite up to the largest double; the clamp keeps the conversion in range.
+        let steps = Int(min(((log(magnitude) - log(1e-12)) / log(1.1)).rounded(.down), Double(zero)))
+        return value > 0 ? zero + 2 + steps : zero - 1 - steps
     }
 
     var proto: Tensorboard_HistogramProto {

@@ -44,6 +44,21 @@ final class HistogramTests: XCTestCase {
         }
     }
 
+    /// The logarithmic guess lands every value where a search of the limits puts it, limits themselves included.
+    func testBucketOfEveryValueMatchesASearch() {
+        let limits = Histogram.defaultLimits
+        var values: [Double] = [0, 1e-13, -1e-13, 1e-12, -1e-12, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+        values += limits.filter(\.isFinite).flatMap { [$0, $0.nextUp, $0.nextDown, $0 * 1.05] }
+        var random = SystemRandomNumberGenerator()
+        values += (0..<20_000).map { _ in Double.random(in: -30...30, using: &random) }.map { copysign(pow(10, $0), $0) }
+        for value in values {
+            let searched = limits.firstIndex { $0 > value } ?? limits.count - 1
+            let found = Histogram.bucketIndex(of: value, limits: limits, guess: Histogram.guessIndex(of: value, count: limits.count))
+            XCTAssertEqual(found, searched, "\(value)")
+            if found != searched { return }
+        }
+    }
+
     func testEmptyTensor() {
         let histogram = [Float]().withUnsafeBufferPointer { Histogram($0) }
         XCTAssertEqual(histogram.count, 0)
