@@ -3,7 +3,7 @@ import PackageDescription
 
 // Module order, bottom to top (dependencies point down only):
 //   CMPI, CBLAS, CZlib  →  Configuration, Tensors, JSON  →  Layers, Optimizers, Distributed, Data, Checkpoints
-//   (Reporting stands alone)  →  Training, Benchmarks  →  bigbatch (CLI)
+//   (Reporting and TensorBoard stand alone)  →  Training, Benchmarks  →  bigbatch (CLI)
 // Each target declares every module it imports.
 let package = Package(
     name: "BigBatch",
@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries, found through pkg-config on Debian.
@@ -42,10 +43,14 @@ let package = Package(
         .target(name: "Data", dependencies: ["CZlib", "Tensors", "Configuration"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "JSON"]),
         .target(name: "Reporting", dependencies: []),
+        // TensorBoard event files; the .proto sources of the committed Generated/*.pb.swift stay beside them.
+        .target(
+            name: "TensorBoard", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"]),
         .target(
             name: "Training",
             dependencies: ["Configuration", "Tensors", "Layers", "Optimizers", "Distributed", "Data", "Checkpoints",
-                           "Reporting"]),
+                           "Reporting", "TensorBoard"]),
         // Throughput measurements of the building blocks, kept out of the library modules.
         .target(name: "Benchmarks", dependencies: ["CMPI", "Tensors", "Layers", "Optimizers", "Distributed", "Configuration"]),
         .executableTarget(
@@ -63,6 +68,9 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], exclude: ["requirements.txt"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting"]),
+        // Event files are read back by the Python `tensorboard` package (requirements.txt).
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"],
+                    exclude: ["read_events.py", "requirements.txt"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Layers", "Optimizers", "Tensors"]),
         .testTarget(
             name: "TrainingTests",

@@ -3,7 +3,8 @@ import Foundation
 /// `report.html`: one self-contained page (inline CSS and SVG, no external resources) to open or mail as is.
 enum HTMLReport {
     static func render(
-        sweep: Sweep, summaries: [VariantSummary], plots: [ReportPlot], options: ReportOptions
+        sweep: Sweep, summaries: [VariantSummary], plots: [ReportPlot], figures: [ReportFigure] = [],
+        options: ReportOptions
     ) -> String {
         var html = """
         <!DOCTYPE html>
@@ -38,7 +39,14 @@ enum HTMLReport {
         for plot in plots {
             html += "<figure>\n" + plot.plot.render() + "</figure>\n"
         }
-        html += "</div>\n<h2>Median step time</h2>\n"
+        html += "</div>\n"
+        if !figures.isEmpty {
+            html += "<h2>Gradient magnitudes</h2>\n<p class=\"note\">Per parameter tensor, the share of its gradient's "
+            html += "elements in each magnitude bin at every recorded step (logging.histogram_every), first step at the "
+            html += "top.</p>\n"
+            for figure in figures { html += "<figure class=\"wide\">\n" + figure.svg + "</figure>\n" }
+        }
+        html += "<h2>Median step time</h2>\n"
         html += table(ReportTable.stepTimes(summaries), summaries: summaries)
 
         html += "<h2>Variants</h2>\n"
@@ -117,6 +125,7 @@ enum HTMLReport {
     .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(520px, 100%), 1fr)); gap: 16px; }
     figure { margin: 0; background: #fff; border: 1px solid #e4e7eb; border-radius: 6px; padding: 8px; }
     figure svg { display: block; width: 100%; height: auto; }
+    figure.wide { margin: 16px 0; max-width: 920px; }
     details { background: #fff; border: 1px solid #e4e7eb; border-radius: 6px; margin: 8px 0; padding: 8px 12px; }
     summary { cursor: pointer; }
     pre { background: #f6f8fa; padding: 12px; overflow-x: auto; font-size: 13px; }

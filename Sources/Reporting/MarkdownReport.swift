@@ -3,7 +3,8 @@ import Foundation
 /// `report.md`: readable as plain text and rendered by any Markdown viewer, with plots as linked SVG images.
 enum MarkdownReport {
     static func render(
-        sweep: Sweep, summaries: [VariantSummary], plots: [ReportPlot], options: ReportOptions
+        sweep: Sweep, summaries: [VariantSummary], plots: [ReportPlot], figures: [ReportFigure] = [],
+        options: ReportOptions
     ) -> String {
         var text = "# \(options.title)\n\n"
         let description = options.description.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -19,6 +20,13 @@ enum MarkdownReport {
         text += "## Plots\n\n"
         for plot in plots {
             text += "![\(plot.caption)](plots/\(plot.fileName))\n\n"
+        }
+
+        if !figures.isEmpty {
+            text += "## Gradient magnitudes\n\n"
+            text += "Per parameter tensor, the share of its gradient's elements in each magnitude bin at every "
+            text += "recorded step (`logging.histogram_every`), first step at the top.\n\n"
+            for figure in figures { text += "![\(figure.caption)](plots/\(figure.fileName))\n\n" }
         }
 
         text += "## Median step time\n\n"

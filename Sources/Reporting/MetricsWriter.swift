@@ -53,6 +53,11 @@ public final class MetricsWriter {
         try writeLine(record)
     }
 
+    /// For `gradients.jsonl`, which shares the line discipline of the metrics file.
+    public func write(_ record: GradientMagnitudes) throws(ReportError) {
+        try writeLine(record)
+    }
+
     public func write(_ line: MetricsLine) throws(ReportError) {
         switch line {
         case .step(let record): try write(record)

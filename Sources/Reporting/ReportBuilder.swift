@@ -25,6 +25,7 @@ public enum ReportBuilder {
         try options.validate()
         let summaries = sweep.variants.map { VariantSummary($0, targetAccuracy: options.targetAccuracy) }
         let plots = ReportPlots.make(for: sweep.variants, options: options)
+        let figures = GradientHeatMap.make(for: sweep.variants)
 
         let plotsDirectory = sweep.directory.appendingPathComponent(plotsDirectoryName, isDirectory: true)
         do {
@@ -38,11 +39,18 @@ public enum ReportBuilder {
             try write(plot.plot.document, to: url)
             plotURLs.append(url)
         }
+        for figure in figures {
+            let url = plotsDirectory.appendingPathComponent(figure.fileName)
+            try write(figure.document, to: url)
+            plotURLs.append(url)
+        }
         let markdownURL = sweep.directory.appendingPathComponent(markdownFileName)
-        try write(MarkdownReport.render(sweep: sweep, summaries: summaries, plots: plots, options: options),
+        try write(MarkdownReport.render(sweep: sweep, summaries: summaries, plots: plots, figures: figures,
+                                                options: options),
                   to: markdownURL)
         let htmlURL = sweep.directory.appendingPathComponent(htmlFileName)
-        try write(HTMLReport.render(sweep: sweep, summaries: summaries, plots: plots, options: options), to: htmlURL)
+        try write(HTMLReport.render(sweep: sweep, summaries: summaries, plots: plots, figures: figures,
+                                           options: options), to: htmlURL)
         return ReportSummary(variants: summaries, markdownURL: markdownURL, htmlURL: htmlURL, plotURLs: plotURLs)
     }
 

@@ -8,12 +8,16 @@ public struct SweepVariant: Sendable, Equatable {
     public var metrics: RunMetrics
     /// The resolved `config.yaml`, nil when the trainer has not written it.
     public var configuration: String?
+    /// The records of `gradients.jsonl`; empty when histograms were off or none is due yet.
+    public var gradientMagnitudes: [GradientMagnitudes]
 
-    public init(directoryName: String, info: VariantInfo, metrics: RunMetrics, configuration: String?) {
+    public init(directoryName: String, info: VariantInfo, metrics: RunMetrics, configuration: String?,
+                gradientMagnitudes: [GradientMagnitudes] = []) {
         self.directoryName = directoryName
         self.info = info
         self.metrics = metrics
         self.configuration = configuration
+        self.gradientMagnitudes = gradientMagnitudes
     }
 
     /// The name shown in tables and legends.
@@ -33,6 +37,7 @@ public struct Sweep: Sendable {
     public static let variantFileName = "variant.json"
     public static let metricsFileName = "metrics.jsonl"
     public static let configurationFileName = "config.yaml"
+    public static let gradientsFileName = "gradients.jsonl"
 
     /// Reads every subdirectory holding a `variant.json`; other subdirectories (such as `plots/`) are skipped.
     ///
@@ -74,8 +79,10 @@ public struct Sweep: Sendable {
                     throw .unreadableFile(path: configURL.path, reason: error.localizedDescription)
                 }
             }
-            variants.append(
-                SweepVariant(directoryName: entry, info: info, metrics: metrics, configuration: configuration))
+            let gradientsURL = subdirectory.appendingPathComponent(gradientsFileName)
+            let gradients = manager.fileExists(atPath: gradientsURL.path) ? try GradientMagnitudes.read(from: gradientsURL) : []
+            variants.append(SweepVariant(directoryName: entry, info: info, metrics: metrics, configuration: configuration,
+                                         gradientMagnitudes: gradients))
         }
         guard !variants.isEmpty else { throw .noVariants(directory: directory.path) }
         return Sweep(directory: directory, variants: try arrange(variants, order: order))

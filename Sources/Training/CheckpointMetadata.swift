@@ -32,17 +32,21 @@ public struct CheckpointMetadata: Equatable, Sendable {
     /// The resolved configuration (YAML) that trained it, so that a checkpoint copied out of its run
     /// directory can still be evaluated, and a resume can name what differs; nil in older checkpoints.
     public var configuration: String?
+    /// The input normalisation the model was trained with; nil in checkpoints written before it was recorded.
+    public var normalization: InputNormalization?
 
     enum Key {
         static let step = "step", appliedSteps = "applied_steps", skippedSteps = "skipped_steps", epoch = "epoch"
         static let position = "position", seed = "seed", globalBatch = "global_batch", worldSize = "world_size"
         static let configurationHash = "config_hash", optimizer = "optimizer", learningRate = "learning_rate"
         static let version = "version", elapsed = "elapsed", runID = "run_id", configuration = "configuration"
+        static let normalizationMean = "normalize_mean", normalizationStd = "normalize_std"
     }
 
     public init(step: Int, appliedSteps: Int, skippedSteps: Int, epoch: Int, position: Int, seed: UInt64,
                 globalBatch: Int, worldSize: Int, configurationHash: String, optimizer: String, learningRate: Float,
-                version: String, elapsed: Double, runID: String? = nil, configuration: String? = nil) {
+                version: String, elapsed: Double, runID: String? = nil, configuration: String? = nil,
+                normalization: InputNormalization? = nil) {
         self.step = step
         self.appliedSteps = appliedSteps
         self.skippedSteps = skippedSteps
@@ -58,6 +62,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
         self.elapsed = elapsed
         self.runID = runID
         self.configuration = configuration
+        self.normalization = normalization
     }
 
     /// The metadata as stored.
@@ -69,7 +74,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
          Key.learningRate: String(learningRate), Key.version: version, Key.elapsed: String(elapsed)]
         if let runID { strings[Key.runID] = runID }
         if let configuration { strings[Key.configuration] = configuration }
-        return strings
+        return strings.merging(normalization?.strings ?? [:]) { $1 }
     }
 
     /// Reads the metadata of `checkpoint`; a missing or malformed entry names the file and the key.
@@ -90,7 +95,8 @@ public struct CheckpointMetadata: Equatable, Sendable {
                   learningRate: try value(Key.learningRate) { Float($0) }, version: try value(Key.version) { $0 },
                   // The earliest checkpoints of this format predate the elapsed time.
                   elapsed: strings[Key.elapsed] == nil ? 0 : try value(Key.elapsed) { Double($0) },
-                  // Both added later; optional so that every earlier checkpoint of the format still loads.
-                  runID: strings[Key.runID], configuration: strings[Key.configuration])
+                  // Added later; optional so that every earlier checkpoint of the format still loads.
+                  runID: strings[Key.runID], configuration: strings[Key.configuration],
+                  normalization: try InputNormalization(reading: checkpoint))
     }
 }

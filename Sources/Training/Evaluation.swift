@@ -36,17 +36,26 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
 /// Test loss and metrics of a saved model.
 public enum CheckpointEvaluation {
     /// Builds the configured model, loads the checkpoint's parameters and evaluates the test set,
-    /// each rank on its shard.
+    /// each rank on its shard. Inputs are normalised as the checkpoint records they were in training,
+    /// whatever the configuration says; only a checkpoint that predates the record has them measured
+    /// again from the configured training set.
     public static func run(checkpoint: Checkpoint, configuration: TrainingConfiguration, world: any Communicator)
         throws -> EvaluationResult
     {
         let (model, testSet, preprocessing) = try agree(world) { () throws -> (Model, Dataset, Preprocessing) in
-            let trainSet = try DatasetLoader.load(configuration.data, split: .train)
             let testSet = try DatasetLoader.load(configuration.data, split: .test)
             let model = try Model(spec: configuration.model, inputShape: testSet.sampleShape,
                                   targetsPerSample: testSet.targetsPerSample, classes: testSet.classes)
             try checkpoint.restore(into: model.store.parameters, layout: model.layout, prefix: Checkpoint.parameterPrefix)
-            return (model, testSet, try Preprocessing(config: configuration.data, trainingSet: trainSet))
+            guard let recorded = try InputNormalization(reading: checkpoint) else {
+                let trainSet = try DatasetLoader.load(configuration.data, split: .train)
+                return (model, testSet, try Preprocessing(config: configuration.data, trainingSet: trainSet))
+            }
+            guard recorded.mean.count == 1 || recorded.mean.count == testSet.channels else {
+                throw ResumeError.mismatch(file: checkpoint.source, what: "normalisation recorded for \(recorded.mean.count) "
+                                           + "channels, but the test set has \(testSet.channels)")
+            }
+            return (model, testSet, Preprocessing(sampleShape: testSet.sampleShape, mean: recorded.mean, std: recorded.std))
         }
         return try evaluate(model: model, testSet: testSet, preprocessing: preprocessing,
                             batch: configuration.evalBatch, world: world)

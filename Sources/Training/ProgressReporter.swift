@@ -6,11 +6,10 @@ import Tensors
 final class ProgressReporter {
     let totalSteps: Int
     let logEvery: Int
-    let isTerminal = isatty(STDOUT_FILENO) != 0
+    let isTerminal: Bool
     private var smoothedRate: Double?
     private var hasLiveLine = false
-    /// When the live line was last redrawn: at most a few redraws a second, so that a terminal
-    /// that is really a log (mpirun gives ranks a pseudo-terminal) stays readable.
+    /// When the live line was last redrawn: at most a few redraws a second.
     private var lastDraw = 0.0
     /// Skipped steps since the last printed line, and the first of them: a diverging run skips
     /// step after step, and one line each would bury everything else.
@@ -18,9 +17,22 @@ final class ProgressReporter {
     private var firstSkippedSinceLine = 0
     private var previousSkipped = false
 
-    init(totalSteps: Int, logEvery: Int) {
+    init(totalSteps: Int, logEvery: Int,
+         isTerminal: Bool = ProgressReporter.drawsLiveLine(environment: ProcessInfo.processInfo.environment,
+                                                          stdoutIsTerminal: isatty(STDOUT_FILENO) != 0)) {
         self.totalSteps = totalSteps
         self.logEvery = logEvery
+        self.isTerminal = isTerminal
+    }
+
+    /// Whether a person watches stdout, so that one redrawn line beats a scrolling log. Under an MPI
+    /// launcher a rank's stdout is the launcher's pseudo-terminal even when the launcher's own output
+    /// goes to a pipe or a log file (OpenMPI forwards through a pty), and the rank cannot see which:
+    /// redraws there fill log files with escape codes, so ranks started by a launcher print plain
+    /// lines, as a pipe, a file or a dumb terminal gets.
+    static func drawsLiveLine(environment: [String: String], stdoutIsTerminal: Bool) -> Bool {
+        let launcherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"]
+        return stdoutIsTerminal && environment["TERM"] != "dumb" && !launcherVariables.contains { environment[$0] != nil }
     }
 
     func update(_ record: StepRecord, epochs stepsPerEpoch: Int) {

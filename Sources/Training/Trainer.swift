@@ -46,6 +46,9 @@ public final class Trainer {
     public private(set) var skippedSteps = 0
     /// Updates actually applied (the optimizer's own step counter).
     public private(set) var appliedSteps = 0
+    /// Shown the mean gradient of each applied step (its number, counted from 1) before the update,
+    /// which may overwrite the buffer: the one moment the gradient itself can be seen.
+    var gradientInspector: ((_ step: Int, _ gradients: FloatBuffer) -> Void)?
 
     /// Builds everything a run needs and agrees across ranks that it worked; rank 0's initial
     /// parameters are broadcast to all.
@@ -137,6 +140,7 @@ public final class Trainer {
         } else {
             VectorMath.scale(gradients.baseAddress, gradients.count, by: Float(1.0 / scalars.items))
             gradientNorm = VectorMath.norm(gradients.baseAddress, gradients.count)
+            gradientInspector?(step + 1, gradients)
             appliedSteps += 1
             optimizer.step(parameters: model.store.parameters, gradients: gradients,
                            context: StepContext(step: appliedSteps, learningRate: learningRate,
@@ -216,7 +220,8 @@ public final class Trainer {
             worldSize: world.size, configurationHash: String(configuration.trajectoryFingerprint, radix: 16),
             optimizer: optimizer.name, learningRate: learningRate(afterStep: step),
             version: TrainingSession.version, elapsed: elapsed, runID: runID,
-            configuration: configuration.tree.yaml())
+            configuration: configuration.tree.yaml(),
+            normalization: InputNormalization(mean: preprocessing.mean, std: preprocessing.std))
         var checkpoint = Checkpoint(metadata: metadata.strings)
         for tensor in stateTensors {
             checkpoint.append(tensor.name, shape: tensor.shape, floats: UnsafeBufferPointer(tensor.values))

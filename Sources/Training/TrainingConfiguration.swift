@@ -28,6 +28,8 @@ public struct TrainingConfiguration {
     public let evalEvery: Int
     /// Plain progress lines every this many steps when not on a terminal.
     public let logEvery: Int
+    /// The `logging` section: TensorBoard event files and histograms.
+    public let logging: LoggingSettings
     /// Compare a parameter checksum across ranks every this many steps (0: never).
     public let checksumEvery: Int
     /// Steps skipped in a row (non-finite loss or gradient) after which the run is declared diverged
@@ -66,7 +68,7 @@ public struct TrainingConfiguration {
     }
 
     public static let topLevelKeys = ["model", "data", "batch", "train", "optimizer", "schedule", "checkpoint",
-                                      "distributed", "debug"]
+                                      "distributed", "debug", "logging"]
     /// The key under which a run directory's `config.yaml` names its run.
     public static let runIDKey = "run_id"
 
@@ -151,6 +153,7 @@ public struct TrainingConfiguration {
                                             range: 0...Int.max)
         evalBatch = try train.int("eval_batch", default: 1000, range: 1...Int.max)
         try train.finish()
+        logging = try LoggingSettings(section: root.section("logging"))
 
         let checkpoint = try root.section("checkpoint")
         checkpointEvery = try checkpoint.int("every", default: 0, range: 0...Int.max)

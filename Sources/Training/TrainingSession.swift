@@ -52,6 +52,8 @@ public final class TrainingSession {
     public let runID: String
     /// The checkpoint this session continues from, and its metadata.
     public let resumedFrom: (file: String, metadata: CheckpointMetadata)?
+    /// TensorBoard events and gradient histograms (rank 0 with a run directory).
+    private var eventLog: TrainingEventLog?
     /// Training seconds of the run before a resume, so that `elapsed` continues across it.
     private var elapsedBefore = 0.0
     /// Polled once per step: true stops every rank after the same step (signals).
@@ -126,6 +128,13 @@ public final class TrainingSession {
             }
             return metrics
         }
+        let writing = metrics != nil
+        eventLog = try agree(world) { () throws -> TrainingEventLog? in
+            guard let runDirectory, writing else { return nil }
+            return try TrainingEventLog(directory: runDirectory, configuration: configuration,
+                                        layout: trainer.model.layout, resumedStep: resumedFrom?.step)
+        }
+        if let eventLog, eventLog.settings.histogramEvery > 0 { trainer.gradientInspector = eventLog.inspectGradients }
     }
 
     /// Refuses to start a run over another one: a fresh start needs a directory without a run (or
@@ -213,6 +222,7 @@ public final class TrainingSession {
                                               testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.headline,
                                               bitsPerByte: lastEvaluation.bitsPerByte(configuration.data))
             try metrics?.write(evaluation)
+            try eventLog?.record(lastEvaluation, step: step)
             progress?.report(evaluation)
         }
         while trainer.step < trainer.totalSteps {
@@ -225,6 +235,7 @@ public final class TrainingSession {
                 samplesPerSecond: result.scalars.items / max(result.seconds, 1e-9), seconds: result.timings,
                 elapsed: elapsed(), skipped: result.skipped)
             try metrics?.write(record)
+            try eventLog?.record(record, parameters: trainer.model.store.parameters)
             progress?.update(record, epochs: stepsPerEpoch)
 
             // Divergence: decided from reduced values, so every rank ends after the same step.
