@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module order, bottom to top (dependencies point down only):
-//   CMPI, CBLAS, CZlib  →  Configuration, Tensors, JSON  →  Layers, Optimizers, Distributed, Data, Checkpoints
+//   CMPI, CBLAS, CZlib, CKernels  →  Configuration, Tensors, JSON  →  Layers, Optimizers, Distributed, Data, Checkpoints
 //   (Reporting and TensorBoard stand alone)  →  Training, Benchmarks  →  bigbatch (CLI)
 // Each target declares every module it imports.
 let package = Package(
@@ -30,9 +30,11 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
         // Plain C functions over OpenMPI's macro-based handles, which Swift cannot import.
         .target(name: "CMPI", dependencies: ["COpenMPI"]),
+        // exp, tanh and GELU loops, optimized in every configuration (the tests run debug builds).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-fno-fast-math", "-ffp-contract=off"])]),
 
         .target(name: "Configuration", dependencies: [.product(name: "Yams", package: "Yams")]),
-        .target(name: "Tensors", dependencies: ["CBLAS"]),
+        .target(name: "Tensors", dependencies: ["CBLAS", "CKernels"]),
         // One JSON value type, with a strict parser for files from anyone and a compact writer.
         .target(name: "JSON"),
         .target(name: "Layers", dependencies: ["Tensors", "Configuration"]),

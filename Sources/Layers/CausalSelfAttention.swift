@@ -98,16 +98,9 @@ public final class CausalSelfAttention: Layer {
     static func causalSoftmax(_ p: UnsafeMutablePointer<Float>, positions t: Int) {
         for i in 0..<t {
             let r = p + i * t
-            var top = r[0]
-            for j in 0...i where r[j] > top { top = r[j] }
-            var total: Float = 0
-            for j in 0...i {
-                let e = expf(r[j] - top)
-                r[j] = e
-                total += e
-            }
-            let inverse = 1 / total
-            for j in 0...i { r[j] *= inverse }
+            let top = Elementwise.maximum(r, count: i + 1)
+            let total = Elementwise.exponentials(r, minus: top, into: r, count: i + 1)
+            VectorMath.scale(r, i + 1, by: 1 / total)
             if i + 1 < t { (r + i + 1).update(repeating: 0, count: t - i - 1) }
         }
     }

@@ -1,3 +1,5 @@
+import Tensors
+
 #if canImport(Glibc)
 import Glibc
 #else
@@ -36,6 +38,15 @@ public struct SoftmaxCrossEntropy: Sendable {
     /// The summed loss; when `gradient` is given, writes d(sum)/d(logits) = softmax − one-hot (zero rows for ignored items).
     public func callAsFunction(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count: Int,
                                gradient: UnsafeMutablePointer<Float>?) -> LossSum {
+        if gradient != nil { return loss(logits: logits, labels: labels, count: count, gradient: gradient, scratch: nil) }
+        // Without a gradient buffer the exponentials go to one row of scratch on the stack.
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: classes) { row in
+            loss(logits: logits, labels: labels, count: count, gradient: nil, scratch: row.baseAddress!)
+        }
+    }
+
+    private func loss(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count: Int,
+                      gradient: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>?) -> LossSum {
         var result = LossSum()
         let c = classes
         for b in 0..<count {
@@ -46,16 +57,14 @@ public struct SoftmaxCrossEntropy: Sendable {
                 continue
             }
             precondition(label >= 0 && Int(label) < c, "label \(label) outside 0..<\(c) (ignore index \(ignoreIndex))")
-            var top = z[0]
-            for j in 1..<c { top = max(top, z[j]) }
-            var total: Float = 0
-            for j in 0..<c { total += expf(z[j] - top) }
+            let top = Elementwise.maximum(z, count: c)
+            // The exponentials land in the gradient row (or scratch) once and are scaled there.
+            let g = gradient.map { $0 + b * c } ?? scratch!
+            let total = Elementwise.exponentials(z, minus: top, into: g, count: c)
             result.sum += Double(top) + log(Double(total)) - Double(z[Int(label)])
             result.items += 1
-            if let gradient {
-                let g = gradient + b * c
-                let inverse = 1 / total
-                for j in 0..<c { g[j] = expf(z[j] - top) * inverse }
+            if gradient != nil {
+                VectorMath.scale(g, c, by: 1 / total)
                 g[Int(label)] -= 1
             }
         }

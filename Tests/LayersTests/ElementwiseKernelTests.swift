@@ -133,18 +133,27 @@ final class TranscendentalKernelTests: XCTestCase {
         var worstExp = 0.0, worstTanh = 0.0
         for i in 0..<20_000 {
             let x = Float(-87 + 175 * Double(i) / 20_000)
-            let e = Double(Elementwise.exp(Elementwise.Vector(repeating: x))[3])
+            let e = Double(Elementwise.exp(x))
             worstExp = max(worstExp, abs(e - Foundation.exp(Double(x))) / Foundation.exp(Double(x)))
             let u = Float(-20 + 40 * Double(i) / 20_000)
-            let t = Double(Elementwise.tanh(Elementwise.Vector(repeating: u))[5])
+            let t = Double(Elementwise.tanh(u))
             worstTanh = max(worstTanh, abs(t - Foundation.tanh(Double(u))))
         }
         XCTAssertLessThan(worstExp, 3e-7)
         XCTAssertLessThan(worstTanh, 3e-7)
-        XCTAssertEqual(Elementwise.tanh(Elementwise.Vector(repeating: 100))[0], 1)
-        XCTAssertEqual(Elementwise.tanh(Elementwise.Vector(repeating: -100))[0], -1)
-        XCTAssertTrue(Elementwise.tanh(Elementwise.Vector(repeating: .nan))[0].isNaN)
-        XCTAssertTrue(Elementwise.exp(Elementwise.Vector(repeating: .nan))[7].isNaN)
+        XCTAssertEqual(Elementwise.tanh(100), 1)
+        XCTAssertEqual(Elementwise.tanh(-100), -1)
+        XCTAssertTrue(Elementwise.tanh(.nan).isNaN)
+        XCTAssertTrue(Elementwise.exp(.nan).isNaN)
+        // The softmax helpers: sums in a fixed lane order, NaN seen by the maximum.
+        let row: [Float] = (0..<19).map { Float($0) * 0.3 - 2 }
+        var out = [Float](repeating: 0, count: 19)
+        let total = row.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { Elementwise.exponentials(x.baseAddress!, minus: 1, into: $0.baseAddress!, count: 19) }
+        }
+        XCTAssertEqual(Double(total), row.reduce(0.0) { $0 + Foundation.exp(Double($1) - 1) }, accuracy: 1e-5)
+        XCTAssertEqual(row.withUnsafeBufferPointer { Elementwise.maximum($0.baseAddress!, count: 19) }, row.max())
+        XCTAssertTrue([1, .nan, 3].withUnsafeBufferPointer { Elementwise.maximum($0.baseAddress!, count: 3) }.isNaN)
     }
 
     func testGELUMatchesItsDefinitionWhateverTheSplit() {
