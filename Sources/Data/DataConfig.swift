@@ -58,7 +58,7 @@ public struct Augmentation: Sendable, Equatable {
 ///
 /// ```yaml
 /// data:
-///   dataset: fashion-mnist        # fashion-mnist | mnist | idx | npy
+///   dataset: fashion-mnist        # fashion-mnist | mnist | idx | npy | text | tokens
 ///   path: /usr/share/datasets/fashion-mnist
 ///   # train_images / train_labels / test_images / test_labels: file names in `path` (idx, npy)
 ///   classes: 10
@@ -71,7 +71,7 @@ public struct Augmentation: Sendable, Equatable {
 /// `test_images.npy`, `test_labels.npy`. File formats: `IDXReader`, `NumpyReader`.
 public struct DataConfig: Sendable, Equatable {
     public var kind: DatasetKind
-    /// The directory holding the files.
+    /// The directory holding the files (for `text`, the text file itself).
     public var directory: String
     /// Configured file names (relative to `directory`, or absolute); nil means the standard name.
     public var trainImages: String?
@@ -91,6 +91,9 @@ public struct DataConfig: Sendable, Equatable {
     /// Whether training windows run over the concatenated stream (`true`) or stay inside documents,
     /// their tails padded with ignored targets (`false`).
     public var pack: Bool
+    /// With `pack: false`, whether a document's last window may be padded with ignored targets; without
+    /// padding every document must hold a whole window (an error names the first that does not).
+    public var pad: Bool
 
     public static let defaultDirectories: [DatasetKind: String] = [
         .fashionMNIST: "/usr/share/datasets/fashion-mnist",
@@ -101,7 +104,7 @@ public struct DataConfig: Sendable, Equatable {
                 trainLabels: String? = nil, testImages: String? = nil, testLabels: String? = nil, classes: Int = 10,
                 lastBatch: LastBatchPolicy = .drop, normalization: Normalization = .none,
                 augmentation: Augmentation = Augmentation(), sequenceLength: Int? = nil, validationFraction: Double = 0.1,
-                documentSeparator: String? = nil, pack: Bool = true) {
+                documentSeparator: String? = nil, pack: Bool = true, pad: Bool = true) {
         precondition(classes > 0, "classes \(classes) must be positive")
         self.kind = kind
         self.directory = directory ?? DataConfig.defaultDirectories[kind] ?? "."
@@ -117,6 +120,7 @@ public struct DataConfig: Sendable, Equatable {
         self.validationFraction = validationFraction
         self.documentSeparator = documentSeparator
         self.pack = pack
+        self.pad = pad
     }
 
     /// Reads the `data` section and rejects unknown keys.
@@ -131,7 +135,7 @@ public struct DataConfig: Sendable, Equatable {
         let policy = try section.choice("last_batch", default: LastBatchPolicy.drop.rawValue,
                                         from: LastBatchPolicy.allCases.map(\.rawValue))
         // Keys of token data only: named as errors for image data rather than silently ignored.
-        let sequenceKeys = ["sequence_length", "val_fraction", "document_separator", "pack"]
+        let sequenceKeys = ["sequence_length", "val_fraction", "document_separator", "pack", "pad"]
         if !kind.isTokenSequence, let key = sequenceKeys.first(where: section.contains) {
             throw .invalid(key: section.qualified(key), reason: "applies to data.dataset: text or tokens only")
         }
@@ -150,7 +154,8 @@ public struct DataConfig: Sendable, Equatable {
                   validationFraction: try section.double("val_fraction", default: 0.1, range: 0...1, openLower: true,
                                                          openUpper: true),
                   documentSeparator: separator,
-                  pack: try section.bool("pack", default: true))
+                  pack: try section.bool("pack", default: true),
+                  pad: try section.bool("pad", default: true))
         if kind.isTokenSequence && (normalization != .none || augmentation.isEnabled) {
             throw .invalid(key: section.qualified(normalization != .none ? "normalize" : "augment"),
                            reason: "token data is neither normalized nor augmented")

@@ -48,8 +48,14 @@ public enum DatasetLoader {
                                          padTails: false, file: label)
         }
         let separator = config.documentSeparator.map { Array($0.utf8).map(UInt16.init) } ?? []
-        return try TokenData.windows(tokens, ranges: TokenData.documents(tokens, separator: separator), length: length,
-                                     vocabulary: vocabulary, padTails: true, file: label)
+        let documents = TokenData.documents(tokens, separator: separator)
+        if !config.pad, let short = documents.firstIndex(where: { $0.count < length + 1 }) {
+            throw DataError.badTokens(file: label, reason: "document \(short) holds \(documents[short].count) tokens, fewer "
+                                      + "than a window of \(length) needs (\(length + 1)) with data.pack: false and "
+                                      + "data.pad: false; allow padding, pack the documents or shorten the window")
+        }
+        return try TokenData.windows(tokens, ranges: documents, length: length, vocabulary: vocabulary,
+                                     padTails: config.pad, file: label)
     }
 
     /// The image and label paths of `split`: configured names as given, standard names with or without `.gz`.

@@ -118,5 +118,11 @@ final class GPTTrainingTests: XCTestCase {
         XCTAssertNotEqual(tooLong.status, 0)
         XCTAssertTrue(tooLong.error.contains("data.sequence_length") && tooLong.error.contains("model.block_size = 16"),
                       tooLong.error)
+        // Documents shorter than a window, with padding refused: the error names the file and the document.
+        let unpadded = try ProcessRunner.run(["train", "--config", long.path, "--run-dir", run.path, "--quiet",
+                                              "--set", "data.pad=false"], ranks: 2, timeout: 60)
+        XCTAssertNotEqual(unpadded.status, 0)
+        XCTAssertEqual(unpadded.error.components(separatedBy: "corpus.txt (training part): document ").count - 1, 1,
+                       unpadded.error)
     }
 }
