@@ -27,7 +27,8 @@ final class ProgressOutputTests: XCTestCase {
         optimizer: {name: sgd, lr: 0.05}
         logging: {tensorboard: false, histogram_every: 0}
         """.write(to: config, atomically: true, encoding: .utf8)
-        let result = try ProcessRunner.run(["train", "--config", config.path], ranks: 2, timeout: 300)
+        let run = directory.appendingPathComponent("run").path
+        let result = try ProcessRunner.run(["train", "--config", config.path, "--run-dir", run], ranks: 2, timeout: 300)
         XCTAssertEqual(result.status, 0, result.error)
         XCTAssertFalse(result.output.contains("\u{1B}"), "escape codes in: \(result.output.debugDescription)")
         XCTAssertFalse(result.output.contains("\r"), "carriage returns in: \(result.output.debugDescription)")
