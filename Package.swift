@@ -63,7 +63,8 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "Configuration"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Configuration"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Configuration"],
+                    exclude: ["References"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Configuration"]),
         // Runs the built `bigbatch` alone or under mpirun, for the multi-process tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -17,9 +17,10 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
-# One closing line with the totals of the whole run.
-summary=$(grep -E "^[[:space:]]+Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
-if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failure ]]; then
-    echo "tests: $((BASH_REMATCH[1] - BASH_REMATCH[2])) passed, ${BASH_REMATCH[2]} failed"
+# One closing line with the totals of the whole run (XCTest adds "N tests skipped and" when some were).
+summary=$(grep -E "^[[:space:]]+Executed [0-9]+ tests?, with " "$log" | tail -n 1 || true)
+if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ (([0-9]+)\ tests?\ skipped\ and\ )?([0-9]+)\ failure ]]; then
+    skipped=${BASH_REMATCH[3]:-0}
+    echo "tests: $((BASH_REMATCH[1] - BASH_REMATCH[4] - skipped)) passed, $skipped skipped, ${BASH_REMATCH[4]} failed"
 fi
 exit "$status"

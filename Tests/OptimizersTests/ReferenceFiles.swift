@@ -1,8 +1,21 @@
 import Foundation
 import XCTest
 
-/// Finds `shared/reference/optimizers` by walking up from this file (or `BIGBATCH_SHARED`).
+/// The reference trajectories: the repository's own set (`References/` beside this file, written by
+/// `launch/bench/reference_trajectories.py`), and the independent shared set in
+/// `shared/reference/optimizers`, found by walking up from this file (or `BIGBATCH_SHARED`) when present.
 enum ReferenceFiles {
+    /// The repository's set, always present.
+    static func repository(file: StaticString = #filePath) -> URL {
+        URL(fileURLWithPath: "\(file)").deletingLastPathComponent().appendingPathComponent("References")
+    }
+
+    /// The JSON files of `directory`, sorted.
+    static func files(in directory: URL) throws -> [URL] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
+            .map { directory.appendingPathComponent($0) }
+    }
+
     static func directory(file: StaticString = #filePath) throws -> URL {
         let fileManager = FileManager.default
         if let override = ProcessInfo.processInfo.environment["BIGBATCH_SHARED"] {
