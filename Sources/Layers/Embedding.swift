@@ -34,12 +34,7 @@ public final class Embedding: Layer {
 
     public func bind(_ store: ParameterStore) { table = BoundParameter(store, "\(name).weight") }
 
-    @inline(__always) private func row(_ token: Float) -> Int {
-        let id = Int(token)
-        precondition(Float(id) == token && id >= 0 && id < vocabulary,
-                     "\(name): token id \(token) outside the vocabulary of \(vocabulary)")
-        return id
-    }
+    @inline(__always) private func row(_ token: Float) -> Int { tokenRow(token, vocabulary: vocabulary, layer: name) }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
@@ -61,4 +56,13 @@ public final class Embedding: Layer {
     }
 
     public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) { (0, Double(outputCount)) }
+}
+
+/// The table row of a token id that arrives as a Float. An id that is not a whole number in
+/// `0..<vocabulary` is a data error the loader must rule out, and stops the program.
+@inline(__always) func tokenRow(_ token: Float, vocabulary: Int, layer: String) -> Int {
+    let id = Int(token)
+    precondition(Float(id) == token && id >= 0 && id < vocabulary,
+                 "\(layer): token id \(token) outside the vocabulary of \(vocabulary)")
+    return id
 }

@@ -5,9 +5,9 @@ import Tensors
 /// block on its one position and attends to the keys and values cached for the positions before it,
 /// so a token costs one position's work, not the whole prefix's.
 ///
-/// It reads the model's parameters by their nanoGPT names and computes exactly what the training
-/// network computes for the last position (the same LayerNorm, tanh-GELU and tied head), so greedy
-/// decoding here equals greedy decoding by full forward passes (a test). When the sequence would
+/// It runs the training network's own LayerNorm, Linear and activation layers on one position,
+/// bound to the model's parameters by their nanoGPT names, with the tied head, so its logits are
+/// the full forward pass's at every position (a test). When the sequence would
 /// outgrow the block size, the cache is rebuilt from the last half block, as learned positions
 /// cannot slide.
 public final class GPTGenerator {
@@ -20,8 +20,9 @@ public final class GPTGenerator {
     private var values: [[Float]]
     private var length = 0
     private var context: [Int] = []
-    /// The MLP's activation, the training network's own layer.
-    private let activation: ActivationLayer
+    /// The training network's own LayerNorm, Linear and activation layers, bound to the model's
+    /// parameters and run on one position, by name (`transformer.h.0.attn.c_attn`, …).
+    private let layers: [String: any Layer]
 
     public init(model: Model) throws(ModelError) {
         guard case .gpt(let settings) = model.spec else {
@@ -33,16 +34,29 @@ public final class GPTGenerator {
         c = settings.width
         keys = Array(repeating: Array(repeating: 0, count: settings.blockSize * settings.width), count: settings.layers)
         values = keys
-        activation = ActivationLayer(name: "generate", inputShape: [4 * settings.width], activation: settings.common.activation)
+        let c = settings.width, bias = settings.bias
+        var layers: [String: any Layer] = ["transformer.ln_f": LayerNorm(name: "transformer.ln_f", inputShape: [c], bias: bias)]
+        for i in 0..<settings.layers {
+            let block = "transformer.h.\(i)"
+            layers["\(block).ln_1"] = LayerNorm(name: "\(block).ln_1", inputShape: [c], bias: bias)
+            layers["\(block).ln_2"] = LayerNorm(name: "\(block).ln_2", inputShape: [c], bias: bias)
+            for (name, inputs, outputs) in [("attn.c_attn", c, 3 * c), ("attn.c_proj", c, c), ("mlp.c_fc", c, 4 * c),
+                                            ("mlp.c_proj", 4 * c, c)] {
+                layers["\(block).\(name)"] = try Linear(name: "\(block).\(name)", inputShape: [inputs], outFeatures: outputs,
+                                                       bias: bias)
+            }
+        }
+        layers["activation"] = ActivationLayer(name: "activation", inputShape: [4 * c], activation: settings.common.activation)
+        for layer in layers.values {
+            layer.bind(model.store)
+            layer.reserve(batch: 1)
+        }
+        self.layers = layers
     }
 
-    private func parameter(_ name: String) -> UnsafeMutablePointer<Float>? {
-        store.layout.slot(named: name).map { store.parameters.baseAddress + $0.offset }
-    }
-
-    private func required(_ name: String) -> UnsafeMutablePointer<Float> {
-        guard let pointer = parameter(name) else { preconditionFailure("GPT parameter \(name) missing") }
-        return pointer
+    private func parameter(_ name: String) -> UnsafeMutablePointer<Float> {
+        guard let slot = store.layout.slot(named: name) else { preconditionFailure("GPT parameter \(name) missing") }
+        return store.parameters.baseAddress + slot.offset
     }
 
     /// `count` tokens after `prompt`, sampled at `temperature` (0: the most likely token) from the
@@ -83,17 +97,17 @@ public final class GPTGenerator {
         let position = length
         context.append(token)
         length += 1
-        let wte = required("transformer.wte.weight"), wpe = required("transformer.wpe.weight")
+        let wte = parameter("transformer.wte.weight"), wpe = parameter("transformer.wpe.weight")
         var x = (0..<c).map { wte[token * c + $0] + wpe[position * c + $0] }
         var h = [Float](repeating: 0, count: c), qkv = [Float](repeating: 0, count: 3 * c)
         var attended = [Float](repeating: 0, count: c), projected = [Float](repeating: 0, count: c)
-        var hidden = [Float](repeating: 0, count: 4 * c)
+        var hidden = [Float](repeating: 0, count: 4 * c), activated = hidden
         let heads = settings.heads, d = c / heads, scale = 1 / Float(d).squareRoot()
         var scores = [Float](repeating: 0, count: position + 1)
         for layer in 0..<settings.layers {
             let block = "transformer.h.\(layer)"
-            norm(x, into: &h, "\(block).ln_1")
-            linear(h, into: &qkv, "\(block).attn.c_attn", outputs: 3 * c)
+            run("\(block).ln_1", x, into: &h)
+            run("\(block).attn.c_attn", h, into: &qkv)
             for i in 0..<c {
                 keys[layer][position * c + i] = qkv[c + i]
                 values[layer][position * c + i] = qkv[2 * c + i]
@@ -117,22 +131,16 @@ public final class GPTGenerator {
                     attended[head * d + e] = sum / total
                 }
             }
-            linear(attended, into: &projected, "\(block).attn.c_proj", outputs: c)
+            run("\(block).attn.c_proj", attended, into: &projected)
             for i in 0..<c { x[i] += projected[i] }
-            norm(x, into: &h, "\(block).ln_2")
-            linear(h, into: &hidden, "\(block).mlp.c_fc", outputs: 4 * c)
-            let activated = [Float](unsafeUninitializedCapacity: 4 * c) { buffer, initialized in
-                hidden.withUnsafeBufferPointer { input in
-                    activation.forward(input.baseAddress!, into: buffer.baseAddress!, batch: 1, context: .evaluation)
-                }
-                initialized = 4 * c
-            }
-            hidden = activated
-            linear(hidden, into: &projected, "\(block).mlp.c_proj", outputs: c)
+            run("\(block).ln_2", x, into: &h)
+            run("\(block).mlp.c_fc", h, into: &hidden)
+            run("activation", hidden, into: &activated)
+            run("\(block).mlp.c_proj", activated, into: &projected)
             for i in 0..<c { x[i] += projected[i] }
         }
         guard computeLogits else { return [] }
-        norm(x, into: &h, "transformer.ln_f")
+        run("transformer.ln_f", x, into: &h)
         var logits = [Float](repeating: 0, count: vocabulary)
         h.withUnsafeBufferPointer { input in
             logits.withUnsafeMutableBufferPointer { output in
@@ -142,22 +150,12 @@ public final class GPTGenerator {
         return logits
     }
 
-    private func norm(_ x: [Float], into y: inout [Float], _ name: String) {
-        let gamma = required("\(name).weight"), beta = parameter("\(name).bias")
-        let n = Float(x.count)
-        let mean = x.reduce(0, +) / n
-        let variance = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n
-        let rstd = 1 / (variance + 1e-5).squareRoot()
-        for i in x.indices { y[i] = (x[i] - mean) * rstd * gamma[i] + (beta?[i] ?? 0) }
-    }
-
-    private func linear(_ x: [Float], into y: inout [Float], _ name: String, outputs: Int) {
-        let weight = required("\(name).weight"), bias = parameter("\(name).bias")
+    /// y = the named layer's forward pass on the one position x.
+    private func run(_ name: String, _ x: [Float], into y: inout [Float]) {
+        guard let layer = layers[name] else { preconditionFailure("GPT layer \(name) missing") }
         x.withUnsafeBufferPointer { input in
             y.withUnsafeMutableBufferPointer { output in
-                if let bias { output.baseAddress!.update(from: bias, count: outputs) }
-                BLAS.gemv(m: outputs, n: x.count, a: weight, x: input.baseAddress!, beta: bias == nil ? 0 : 1,
-                          y: output.baseAddress!)
+                layer.forward(input.baseAddress!, into: output.baseAddress!, batch: 1, context: .evaluation)
             }
         }
     }

@@ -49,12 +49,7 @@ public final class TokenPositionEmbedding: Layer {
         positionTable = BoundParameter(store, positionTableName)
     }
 
-    @inline(__always) private func row(_ token: Float) -> Int {
-        let id = Int(token)
-        precondition(Float(id) == token && id >= 0 && id < vocabulary,
-                     "\(name): token id \(token) outside the vocabulary of \(vocabulary)")
-        return id
-    }
+    @inline(__always) private func row(_ token: Float) -> Int { tokenRow(token, vocabulary: vocabulary, layer: name) }
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
