@@ -67,7 +67,7 @@ let package = Package(
                     exclude: ["References"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Configuration"]),
         // Runs the built `bigbatch` alone or under mpirun, for the multi-process tests.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Checkpoints"], path: "Tests/TestSupport"),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], exclude: ["requirements.txt"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting"]),

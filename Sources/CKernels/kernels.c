@@ -78,3 +78,26 @@ float bb_maximum(const float *x, size_t n) {
     }
     return nan ? NAN : top;
 }
+
+int bb_fixed_accumulate(const float *g, long long *acc, size_t n, int shift, int *non_finite) {
+    const double scale = ldexp(1.0, shift);
+    uint32_t top = 0;  /* the largest exponent field seen */
+    for (size_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        memcpy(&bits, g + i, sizeof bits);
+        const uint32_t field = bits & 0x7f800000u;
+        top = field > top ? field : top;
+        if (field != 0x7f800000u) acc[i] += llrint((double)g[i] * scale);
+    }
+    if (top == 0x7f800000u) *non_finite = 1;
+    /* Biased field f holds values below 2^(f − 126); zeros and subnormals are below 2^−126. */
+    return top == 0 ? -126 : (int)(top >> 23) - 126;
+}
+
+void bb_fixed_to_float(const long long *acc, float *y, size_t n, int shift) {
+    for (size_t i = 0; i < n; ++i) {
+        /* One rounding: the integer to float (exact when it fits 24 bits), then an exact power-of-two scale.
+           Results below float's normal range round again, deterministically. */
+        y[i] = ldexpf((float)acc[i], -shift);
+    }
+}

@@ -5,13 +5,18 @@ import Tensors
 /// Epoch e visits the training set in the order `KeyedRandom(seed, e).permutation(N)`; step s of
 /// the epoch takes positions [s·G, s·G + G) of that order. The plan is a pure function of
 /// (seed, epoch, G), not of the number of ranks, so R ranks × k micro-steps × b samples see exactly
-/// the batches one process would, and a run can resume at any step.
+/// the batches one process would, and a run can resume at any step — on any number of ranks.
 ///
-/// Split of one global batch of S samples (S = G, or less for a kept last batch) into R·k blocks:
-/// block q = j·R + r belongs to rank r, micro-step j. Blocks are contiguous and in order; each has
-/// ⌊S/(R·k)⌋ samples, the first S mod (R·k) blocks one more. For a full batch that is exactly b
-/// per block; a short batch is spread evenly, and blocks may be empty, but every rank still has k
-/// micro-steps so that it joins every collective.
+/// **Shares.** A global batch of S samples (S = G, or less for a kept last batch) is cut into
+/// U = ⌈S/c⌉ units of c consecutive samples (c = `chunk`: 1 normally, `distributed.chunk` in the
+/// reproducible mode, where a unit is computed whole; the last unit may be shorter). Each rank runs
+/// k = ⌈⌈G/c⌉ / (R·⌊b/c⌋)⌉ micro-steps, which gives R·k blocks; block q = j·R + r belongs to rank r,
+/// micro-step j. Blocks are contiguous and in order; each has ⌊U/(R·k)⌋ units, the first U mod (R·k)
+/// blocks one more. So no block exceeds the micro-batch b; blocks differ by at most one unit; and
+/// because the longer blocks come first in block order, which cycles through the ranks, **the ranks'
+/// shares differ by at most one unit** (one sample, or one chunk). When R·b divides G this is
+/// exactly b per block. Blocks may be empty (a short last batch), but every rank has k micro-steps
+/// and so joins every collective.
 public struct BatchPlan: Sendable {
     public let sampleCount: Int
     public let globalBatch: Int
@@ -19,22 +24,23 @@ public struct BatchPlan: Sendable {
     public let worldSize: Int
     public let lastBatch: LastBatchPolicy
     public let seed: UInt64
+    /// c: samples that always stay together in one block (1, or the reproducible mode's chunk).
+    public let chunk: Int
     /// k: micro-steps per optimizer step on every rank.
     public let microSteps: Int
     public let stepsPerEpoch: Int
     private let orders = EpochOrderCache()
 
     public init(sampleCount: Int, globalBatch: Int, microBatch: Int, worldSize: Int, lastBatch: LastBatchPolicy,
-                seed: UInt64) throws(BatchPlanError) {
+                seed: UInt64, chunk: Int = 1) throws(BatchPlanError) {
         for (name, value) in [("sample count", sampleCount), ("global batch", globalBatch),
-                              ("micro batch", microBatch), ("world size", worldSize)] where value <= 0 {
+                              ("micro batch", microBatch), ("world size", worldSize), ("chunk", chunk)] where value <= 0 {
             throw .notPositive(name: name, value: value)
         }
-        let unit = worldSize * microBatch
-        guard globalBatch % unit == 0 else {
-            throw .notDivisible(globalBatch: globalBatch, microBatch: microBatch, worldSize: worldSize,
-                                validMicroBatches: BatchPlan.microBatches(dividing: globalBatch, worldSize: worldSize, near: microBatch),
-                                nearestGlobalBatches: BatchPlan.globalBatches(near: globalBatch, unit: unit))
+        guard microBatch % chunk == 0 else { throw .microBatchNotMultipleOfChunk(microBatch: microBatch, chunk: chunk) }
+        let units = (globalBatch + chunk - 1) / chunk
+        guard units >= worldSize else {
+            throw .fewerUnitsThanRanks(globalBatch: globalBatch, chunk: chunk, worldSize: worldSize)
         }
         if lastBatch == .drop && sampleCount < globalBatch {
             throw .noFullBatch(sampleCount: sampleCount, globalBatch: globalBatch)
@@ -45,31 +51,15 @@ public struct BatchPlan: Sendable {
         self.worldSize = worldSize
         self.lastBatch = lastBatch
         self.seed = seed
-        microSteps = globalBatch / unit
+        self.chunk = chunk
+        let unitsPerBlock = microBatch / chunk
+        microSteps = (units + worldSize * unitsPerBlock - 1) / (worldSize * unitsPerBlock)
         stepsPerEpoch = lastBatch == .drop ? sampleCount / globalBatch : (sampleCount + globalBatch - 1) / globalBatch
     }
 
-    /// Up to four micro batch sizes closest to `micro` that divide G/R, ascending.
-    static func microBatches(dividing global: Int, worldSize: Int, near micro: Int) -> [Int] {
-        guard global % worldSize == 0 else { return [] }
-        let perRank = global / worldSize
-        var divisors: [Int] = []
-        var d = 1
-        while d * d <= perRank {
-            if perRank % d == 0 {
-                divisors.append(d)
-                if d != perRank / d { divisors.append(perRank / d) }
-            }
-            d += 1
-        }
-        return Array(divisors.sorted { abs($0 - micro) < abs($1 - micro) || (abs($0 - micro) == abs($1 - micro) && $0 < $1) }
-            .prefix(4)).sorted()
-    }
-
-    /// The multiples of R·b just below and just above G.
-    static func globalBatches(near global: Int, unit: Int) -> [Int] {
-        let below = global / unit * unit
-        return below > 0 ? [below, below + unit] : [unit]
+    /// Samples of the global batch rank `rank` computes in step `step`: equal across ranks to within one unit.
+    public func share(step: Int, rank: Int) -> Int {
+        (0..<microSteps).reduce(0) { $0 + positions(step: step, rank: rank, microStep: $1).count }
     }
 
     public func epoch(ofStep step: Int) -> Int {
@@ -107,11 +97,13 @@ public struct BatchPlan: Sendable {
         precondition(rank >= 0 && rank < worldSize, "rank \(rank) outside 0..<\(worldSize)")
         precondition(microStep >= 0 && microStep < microSteps, "micro-step \(microStep) outside 0..<\(microSteps)")
         let size = batchSize(step: step)
+        let units = (size + chunk - 1) / chunk
         let blocks = worldSize * microSteps
         let block = microStep * worldSize + rank
-        let base = size / blocks, extra = size % blocks
-        let start = block * base + min(block, extra)
-        return start..<(start + base + (block < extra ? 1 : 0))
+        let base = units / blocks, extra = units % blocks
+        let first = block * base + min(block, extra)
+        let last = first + base + (block < extra ? 1 : 0)
+        return min(first * chunk, size)..<min(last * chunk, size)
     }
 
     /// Positions of the step's global batch in its epoch's order.

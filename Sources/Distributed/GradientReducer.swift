@@ -36,4 +36,17 @@ public final class GradientReducer {
             try communicator.allReduce(buffer, .sum)
         }
     }
+
+    /// The reproducible mode's reduction: the fixed-point sums and their trailing scalars (SUM, exact
+    /// in any order) and the largest exponents every rank observed (MAX), so that all ranks decide
+    /// alike whether the step overflowed its bounds.
+    public func reduce(_ sum: FixedPointGradientSum) throws(CommunicationError) {
+        guard communicator.size > 1 else { return }
+        try communicator.allReduce(sum.values, .sum)
+        var observed = sum.observed.map(Int64.init)
+        try observed.withUnsafeMutableBufferPointer { (buffer) throws(CommunicationError) in
+            try communicator.allReduce(buffer, .max)
+        }
+        sum.setObserved(observed.map { Int($0) })
+    }
 }

@@ -186,6 +186,49 @@ public final class Model {
         return result
     }
 
+    /// The reproducible mode's pass: the samples in chunks of `chunk` (the last one shorter), each
+    /// chunk's forward and backward computed on its own, on one replica with single-threaded BLAS,
+    /// into a zeroed gradient buffer — so a chunk's gradient has the same bits whichever rank,
+    /// micro-batch or thread computes it. `visit` receives each chunk's gradient and loss before the
+    /// buffer is reused; the store's gradients are zero afterwards.
+    public func forwardBackwardChunks(inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>,
+                                      sampleIndices: UnsafeBufferPointer<Int>, count: Int, chunk: Int, seed: UInt64,
+                                      step: Int, visit: (UnsafePointer<Float>, LossSum) -> Void) {
+        precondition(chunk > 0, "chunk \(chunk) must be positive")
+        guard count > 0, let input = inputs.baseAddress, let target = targets.baseAddress,
+              let indices = sampleIndices.baseAddress else { return }
+        let perSample = targetsPerSample, inputCount = inputCount, task = task
+        precondition(inputs.count >= count * inputCount && targets.count >= count * perSample
+                     && sampleIndices.count >= count, "forwardBackwardChunks: buffers shorter than \(count) samples")
+        let chunks = (count + chunk - 1) / chunk
+        let replicaCount = max(1, min(threads, chunks))
+        prepare(chunk * replicaCount, replicaCount: replicaCount)
+        store.zeroGradients()
+        let replicas = replicas
+        var first = 0
+        while first < chunks {
+            let round = min(replicaCount, chunks - first)
+            withUnsafeTemporaryAllocation(of: LossSum.self, capacity: round) { losses in
+                BLAS.withThreadCount(1) {
+                    Parallel.forEachTask(round) { index in
+                        let start = (first + index) * chunk, samples = min(chunk, count - start)
+                        let context = PassContext(training: true, seed: seed, step: step, sampleIndices: indices + start)
+                        let loss = replicas[index].forwardBackward(input + start * inputCount,
+                                                                   targets: target + start * perSample,
+                                                                   count: samples, context: context, task: task)
+                        (losses.baseAddress! + index).initialize(to: loss)
+                    }
+                }
+                for index in 0..<round {
+                    let gradients = replicas[index].store.gradients
+                    visit(gradients.baseAddress, (losses.baseAddress! + index).move())
+                    gradients.zero()
+                }
+            }
+            first += round
+        }
+    }
+
     /// Forward only, no dropout: summed loss, items counted (ignored targets excluded) and the task's
     /// metric sums. Each replica goes through its samples in pieces no bigger than its buffers already
     /// hold (or 256).

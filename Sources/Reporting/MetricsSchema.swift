@@ -71,10 +71,14 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var skipped: Bool
     /// The run the line belongs to (absent in files written before runs had an identity).
     public var runID: String?
+    /// The reproducible mode only: how often the step was computed again because a gradient outgrew
+    /// its fixed-point bound (usually 0; absent in the default mode).
+    public var recomputed: Int?
 
     public init(
         step: Int, epoch: Double, loss: Double, learningRate: Double, gradientNorm: Double, items: Int,
-        samplesPerSecond: Double, seconds: StepTimings, elapsed: Double, skipped: Bool = false, runID: String? = nil
+        samplesPerSecond: Double, seconds: StepTimings, elapsed: Double, skipped: Bool = false, runID: String? = nil,
+        recomputed: Int? = nil
     ) {
         self.step = step
         self.epoch = epoch
@@ -87,6 +91,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         self.elapsed = elapsed
         self.skipped = skipped
         self.runID = runID
+        self.recomputed = recomputed
     }
 
     enum CodingKeys: String, CodingKey {
@@ -97,6 +102,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         case samplesPerSecond = "samples_per_s"
         case seconds, elapsed, skipped
         case runID = "run_id"
+        case recomputed
     }
 
     public init(from decoder: any Decoder) throws {
@@ -113,6 +119,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         // Older writers omitted the flag when false.
         skipped = try container.decodeIfPresent(Bool.self, forKey: .skipped) ?? false
         runID = try container.decodeIfPresent(String.self, forKey: .runID)
+        recomputed = try container.decodeIfPresent(Int.self, forKey: .recomputed)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -129,6 +136,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         try container.encode(elapsed, forKey: .elapsed)
         try container.encode(skipped, forKey: .skipped)
         try container.encodeIfPresent(runID, forKey: .runID)
+        try container.encodeIfPresent(recomputed, forKey: .recomputed)
     }
 }
 

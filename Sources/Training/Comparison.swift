@@ -70,11 +70,9 @@ public struct ComparisonSweep {
             } catch {
                 throw SweepError.variant(name: name, reason: "\(error)")
             }
-            // Catch a batch that does not divide before any variant spends time training.
+            // Catch a batch that cannot be split before any variant spends time training.
             do {
-                _ = try BatchPlan(sampleCount: configuration.globalBatch, globalBatch: configuration.globalBatch,
-                                  microBatch: configuration.microBatch, worldSize: ranks,
-                                  lastBatch: configuration.data.lastBatch, seed: configuration.seed)
+                _ = try configuration.batchPlan(sampleCount: configuration.globalBatch, worldSize: ranks)
             } catch {
                 throw SweepError.variant(name: name, reason: "\(error)")
             }
@@ -206,7 +204,7 @@ public final class ComparisonRunner {
                 continue
             }
             let configuration = variant.configuration
-            let k = configuration.globalBatch / (variant.ranks * configuration.microBatch)
+            let k = try configuration.batchPlan(sampleCount: configuration.globalBatch, worldSize: variant.ranks).microSteps
             if world.isRoot {
                 print("[\(index + 1)/\(sweep.variants.count)] \(variant.name): batch \(configuration.globalBatch) = "
                       + "\(variant.ranks) ranks × micro \(configuration.microBatch) × k \(k)")

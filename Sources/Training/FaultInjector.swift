@@ -25,9 +25,12 @@ final class FaultInjector {
         }
     }
 
+    /// `debug.nonfinite_steps`: whether this rank's gradient turns NaN at `step`.
+    func corruptsGradient(atStep step: Int) -> Bool { isTarget && faults.nonFiniteSteps.contains(step) }
+
     /// `debug.nonfinite_steps`: this rank's gradient turns NaN after its micro-steps.
     func afterMicroSteps(_ step: Int, gradients: FloatBuffer) {
-        if isTarget, faults.nonFiniteSteps.contains(step) { gradients[0] = .nan }
+        if corruptsGradient(atStep: step) { gradients[0] = .nan }
     }
 
     /// Remembers the gradients before a micro-step (naive accumulation only).

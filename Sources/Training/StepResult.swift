@@ -46,6 +46,8 @@ public struct StepResult: Sendable {
     public var timings: StepTimings
     /// The step's wall time.
     public var seconds: Double
+    /// The reproducible mode's recomputations of this step (a gradient outgrew its fixed-point bound).
+    public var recomputations = 0
 
     /// The global mean loss (NaN when nothing was counted).
     public var meanLoss: Double { scalars.items > 0 ? scalars.lossSum / scalars.items : .nan }

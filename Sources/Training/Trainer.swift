@@ -19,6 +19,11 @@ import Tensors
 ///    loss-aware optimizers, schedules, weight decay) sees the global values, identical on every rank.
 /// 4. A non-finite gradient on any rank makes every rank skip the step together.
 ///
+/// In the reproducible mode (`distributed.reproducible`) steps 1–2 work on whole chunks instead:
+/// each chunk's gradient is computed on its own and added in 64-bit fixed point
+/// (`FixedPointGradientSum`), loss sums likewise, and the integers are reduced — so the sum, and
+/// everything after it, has the same bits for every decomposition.
+///
 /// The trainer owns the model, optimizer, schedule and batch plan and lets none of them out: the run
 /// loop (`TrainingSession`) asks it for steps, evaluations, checks and checkpoints.
 public final class Trainer {
@@ -29,6 +34,8 @@ public final class Trainer {
     /// The schedule's peak learning rate (the base rate scaled for the global batch).
     public var peakLearningRate: Double { schedule.peak }
     public var optimizerName: String { optimizer.name }
+    /// Whether steps are summed exactly (`distributed.reproducible`).
+    public var isReproducible: Bool { exactSum != nil }
 
     let model: Model
     let optimizer: any Optimizer
@@ -39,6 +46,9 @@ public final class Trainer {
     let preprocessing: Preprocessing
     let reducer: GradientReducer
     let faults: FaultInjector
+    /// The reproducible mode's exact sum and its copy of the step's micro-batches (nil otherwise).
+    let exactSum: FixedPointGradientSum?
+    private let stepBatches: StepBatches?
 
     /// Optimizer steps completed (applied or skipped).
     public private(set) var step = 0
@@ -77,9 +87,7 @@ public final class Trainer {
                                                      ("train.eval_batch", configuration.evalBatch)])
             let optimizer = try OptimizerCatalog.make(
                 section: ConfigSection(configuration.optimizerTree, path: "optimizer"), layout: model.layout)
-            let plan = try BatchPlan(sampleCount: trainSet.count, globalBatch: configuration.globalBatch,
-                                     microBatch: configuration.microBatch, worldSize: world.size,
-                                     lastBatch: configuration.data.lastBatch, seed: configuration.seed)
+            let plan = try configuration.batchPlan(sampleCount: trainSet.count, worldSize: world.size)
             let totalSteps = configuration.totalSteps(stepsPerEpoch: plan.stepsPerEpoch)
             let schedule = try configuration.makeSchedule(totalSteps: totalSteps)
             let preprocessing = try Preprocessing(config: configuration.data, trainingSet: trainSet)
@@ -88,6 +96,14 @@ public final class Trainer {
         (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps) = built
         reducer = GradientReducer(communicator: world, bucketBytes: configuration.bucketBytes)
         faults = FaultInjector(configuration.faults, rank: world.rank, gradientCount: model.store.gradients.count)
+        if configuration.reproducible {
+            let chunks = (configuration.globalBatch + plan.chunk - 1) / plan.chunk
+            exactSum = FixedPointGradientSum(layout: model.layout, terms: chunks, scalarCount: ExactScalars.count)
+            stepBatches = StepBatches()
+        } else {
+            exactSum = nil
+            stepBatches = nil
+        }
 
         // Identical initial parameters everywhere: rank 0's, whatever the others computed.
         model.initializeParameters(seed: configuration.seed)
@@ -118,17 +134,10 @@ public final class Trainer {
         try faults.beforeStep(step)
         let gradients = model.store.gradients
 
-        // 1. Micro-steps: summed losses, gradients accumulated.
-        let local = try accumulateMicroBatches(from: loader)
-        faults.afterMicroSteps(step, gradients: gradients)
-        let locallyFinite = local.lossSum.isFinite && VectorMath.allFinite(gradients.baseAddress, gradients.count)
-
-        // 2. One reduction of gradient sums and scalars.
-        let communicationStart = monotonicSeconds()
-        var packed = StepScalars(lossSum: local.lossSum, items: Double(local.items),
-                                 nonFiniteRanks: locallyFinite ? 0 : 1, stopRequests: stopRequested ? 1 : 0).packed
-        try reducer.reduce(gradients.pointer, scalars: &packed)
-        let scalars = StepScalars(packed: packed)
+        // 1–2. Micro-steps (summed losses, gradients accumulated) and one reduction.
+        let summed = exactSum != nil ? try sumExactly(from: loader, stopRequested: stopRequested)
+                                     : try sumInFloat(from: loader, stopRequested: stopRequested)
+        let scalars = summed.scalars
         let optimizerStart = monotonicSeconds()
         let skip = scalars.nonFiniteRanks > 0 || !scalars.lossSum.isFinite || scalars.items == 0
 
@@ -155,10 +164,30 @@ public final class Trainer {
         step += 1
         return StepResult(step: step, scalars: scalars, skipped: skip, learningRate: learningRate,
                           gradientNorm: gradientNorm, parametersFinite: parametersFinite,
-                          timings: StepTimings(compute: local.computeSeconds,
-                                               communication: optimizerStart - communicationStart,
-                                               optimizer: end - optimizerStart, data: local.dataSeconds),
-                          seconds: end - stepStart)
+                          timings: StepTimings(compute: summed.computeSeconds, communication: summed.communicationSeconds,
+                                               optimizer: end - optimizerStart, data: summed.dataSeconds),
+                          seconds: end - stepStart, recomputations: summed.recomputations)
+    }
+
+    /// What steps 1–2 leave behind: the reduced scalars, the gradient sums in the store, and where the time went.
+    private struct Summed {
+        var scalars: StepScalars
+        var dataSeconds = 0.0, computeSeconds = 0.0, communicationSeconds = 0.0
+        var recomputations = 0
+    }
+
+    /// The default mode: micro-batches accumulate into the float gradient buffer, one float reduction.
+    private func sumInFloat(from loader: BatchLoader, stopRequested: Bool) throws -> Summed {
+        let gradients = model.store.gradients
+        let local = try accumulateMicroBatches(from: loader)
+        faults.afterMicroSteps(step, gradients: gradients)
+        let locallyFinite = local.lossSum.isFinite && VectorMath.allFinite(gradients.baseAddress, gradients.count)
+        let communicationStart = monotonicSeconds()
+        var packed = StepScalars(lossSum: local.lossSum, items: Double(local.items),
+                                 nonFiniteRanks: locallyFinite ? 0 : 1, stopRequests: stopRequested ? 1 : 0).packed
+        try reducer.reduce(gradients.pointer, scalars: &packed)
+        return Summed(scalars: StepScalars(packed: packed), dataSeconds: local.dataSeconds,
+                      computeSeconds: local.computeSeconds, communicationSeconds: monotonicSeconds() - communicationStart)
     }
 
     /// This rank's share of one optimizer step: its k micro-batches, forward and backward, with the
@@ -187,6 +216,51 @@ public final class Trainer {
         return (lossSum, items, dataSeconds, computeSeconds)
     }
 
+    /// The reproducible mode: every chunk's gradient and loss added in fixed point, the integers
+    /// reduced, the exact sum written to the store once. When some chunk value reached its tensor's
+    /// bound (all ranks see it in the reduced exponents), the step is computed again from its saved
+    /// micro-batches with wider bounds: the same bits as if the bounds had been wide enough at once.
+    private func sumExactly(from loader: BatchLoader, stopRequested: Bool) throws -> Summed {
+        guard let exact = exactSum, let batches = stepBatches else { preconditionFailure("not in the reproducible mode") }
+        var summed = Summed(scalars: StepScalars())
+        batches.removeAll()
+        for _ in 0..<plan.microSteps {
+            let waitStart = monotonicSeconds()
+            guard let batch = try loader.next() else { break }
+            batches.append(batch)
+            summed.dataSeconds += monotonicSeconds() - waitStart
+        }
+        while true {
+            let computeStart = monotonicSeconds()
+            exact.reset()
+            var loss = ExactScalars()
+            for index in batches.indicesRange where batches.count(index) > 0 {
+                batches.withBatch(index) { inputs, targets, indices, count in
+                    model.forwardBackwardChunks(inputs: inputs, targets: targets, sampleIndices: indices, count: count,
+                                                chunk: plan.chunk, seed: configuration.seed, step: step) { gradients, chunkLoss in
+                        exact.add(gradients)
+                        loss.add(chunkLoss)
+                    }
+                }
+            }
+            loss.nonFinite = loss.nonFinite || exact.sawNonFinite || faults.corruptsGradient(atStep: step)
+            loss.stopRequested = stopRequested
+            loss.write(to: exact.scalars)
+            let communicationStart = monotonicSeconds()
+            summed.computeSeconds += communicationStart - computeStart
+            try reducer.reduce(exact)
+            summed.communicationSeconds += monotonicSeconds() - communicationStart
+            summed.scalars = ExactScalars.reduced(exact.scalars)
+            if summed.scalars.nonFiniteRanks > 0 { return summed }  // skipped: the bounds stay as they were
+            if !exact.overflowed { break }
+            exact.widenBounds()
+            summed.recomputations += 1
+        }
+        exact.write(into: model.store.gradients.baseAddress)
+        exact.followObserved()
+        return summed
+    }
+
     /// Test loss and the task's metrics over the whole test set, each rank evaluating its shard.
     public func evaluate() throws -> EvaluationResult {
         try CheckpointEvaluation.evaluate(model: model, testSet: testSet, preprocessing: preprocessing,
@@ -203,6 +277,9 @@ public final class Trainer {
     // MARK: Checkpoints
 
     static let optimizerPrefix = "optimizer."
+    /// The reproducible mode's per-tensor bounds (`FixedPointGradientSum.exponents`): a resumed run
+    /// must continue on the same fixed-point grids to stay bit-identical.
+    static let exponentsTensor = "reproducible.exponents"
 
     /// Every tensor of the training state by its checkpoint name: parameters (`param.`) and optimizer state (`optimizer.`).
     public var stateTensors: [(name: String, shape: [Int], values: UnsafeMutableBufferPointer<Float>)] {
@@ -225,6 +302,12 @@ public final class Trainer {
         var checkpoint = Checkpoint(metadata: metadata.strings)
         for tensor in stateTensors {
             checkpoint.append(tensor.name, shape: tensor.shape, floats: UnsafeBufferPointer(tensor.values))
+        }
+        if let exact = exactSum {
+            let exponents = exact.exponents.map(Float.init)
+            exponents.withUnsafeBufferPointer {
+                checkpoint.append(Self.exponentsTensor, shape: [exponents.count], floats: $0)
+            }
         }
         return checkpoint
     }
@@ -252,6 +335,17 @@ public final class Trainer {
         }
         for tensor in state {
             try checkpoint.load(Self.optimizerPrefix + tensor.name, shape: tensor.shape, into: tensor.storage)
+        }
+        if let exact = exactSum, checkpoint.tensors.contains(where: { $0.name == Self.exponentsTensor }) {
+            var exponents = [Float](repeating: 0, count: exact.exponents.count)
+            try exponents.withUnsafeMutableBufferPointer { buffer in
+                try checkpoint.load(Self.exponentsTensor, shape: [buffer.count], into: buffer)
+            }
+            guard exponents.allSatisfy({ $0 == $0.rounded() && abs($0) <= 1024 }) else {
+                throw ResumeError.mismatch(file: file, what: "tensor '\(Self.exponentsTensor)' must hold integers of at most "
+                                           + "1024 in magnitude (the fixed-point exponents)")
+            }
+            exact.setExponents(exponents.map { Int($0) })
         }
         step = metadata.step
         appliedSteps = metadata.appliedSteps
@@ -290,4 +384,74 @@ func parameterChecksum(_ buffer: FloatBuffer) -> Double {
     var sum = 0.0
     for i in 0..<buffer.count { sum += Double(buffer[i]) * Double(i % 251 + 1) }
     return sum
+}
+
+/// The step's scalars as the reproducible mode carries them: the loss sum in `FixedPointScalar`
+/// limbs and the counts as integers, all summed exactly after the gradient sums.
+struct ExactScalars {
+    static let count = 5
+    var whole: Int64 = 0, fraction: Int64 = 0
+    var items = 0
+    var nonFinite = false
+    var stopRequested = false
+
+    mutating func add(_ loss: LossSum) {
+        items += loss.items
+        if let limbs = FixedPointScalar.limbs(loss.sum) {
+            whole += limbs.whole
+            fraction += limbs.fraction
+        } else {
+            nonFinite = true
+        }
+    }
+
+    func write(to scalars: UnsafeMutableBufferPointer<Int64>) {
+        scalars[0] = whole
+        scalars[1] = fraction
+        scalars[2] = Int64(items)
+        scalars[3] = nonFinite ? 1 : 0
+        scalars[4] = stopRequested ? 1 : 0
+    }
+
+    /// The reduced integers as the step's scalars.
+    static func reduced(_ scalars: UnsafeMutableBufferPointer<Int64>) -> StepScalars {
+        StepScalars(lossSum: FixedPointScalar.value(whole: scalars[0], fraction: scalars[1]), items: Double(scalars[2]),
+                    nonFiniteRanks: Double(scalars[3]), stopRequests: Double(scalars[4]))
+    }
+}
+
+/// Copies of one step's micro-batches, kept so that the reproducible mode can compute the step again
+/// (the loader's buffers are reused as soon as the next micro-batch is asked for). The arrays keep
+/// their capacity from step to step.
+private final class StepBatches {
+    private var inputs: [[Float]] = [], targets: [[Int32]] = [], indices: [[Int]] = [], counts: [Int] = []
+    private(set) var used = 0
+
+    var indicesRange: Range<Int> { 0..<used }
+
+    func removeAll() { used = 0 }
+
+    func append(_ batch: MicroBatch) {
+        if used == counts.count {
+            inputs.append([]); targets.append([]); indices.append([]); counts.append(0)
+        }
+        inputs[used].removeAll(keepingCapacity: true)
+        inputs[used].append(contentsOf: batch.inputs)
+        targets[used].removeAll(keepingCapacity: true)
+        targets[used].append(contentsOf: batch.targets)
+        indices[used].removeAll(keepingCapacity: true)
+        indices[used].append(contentsOf: batch.indices)
+        counts[used] = batch.count
+        used += 1
+    }
+
+    func count(_ index: Int) -> Int { counts[index] }
+
+    func withBatch(_ index: Int, _ body: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Int>, Int) -> Void) {
+        inputs[index].withUnsafeBufferPointer { i in
+            targets[index].withUnsafeBufferPointer { t in
+                indices[index].withUnsafeBufferPointer { x in body(i, t, x, counts[index]) }
+            }
+        }
+    }
 }

@@ -43,6 +43,12 @@ public struct TrainingConfiguration {
     public let checkpointKeep: Int
     /// Gradient reduction bucket size in bytes (0: one reduction for the whole buffer).
     public let bucketBytes: Int
+    /// `distributed.reproducible`: bit-identical training for every decomposition of the global batch
+    /// (`ExactGradientSum`), at the price of computing it in whole chunks.
+    public let reproducible: Bool
+    /// `distributed.chunk`: the samples the reproducible mode computes as one forward/backward pass.
+    public let chunk: Int
+    public static let defaultChunk = 16
     public let faults: FaultInjection
 
     /// The raw `optimizer` and `schedule` sections, read once the model's layout is known.
@@ -162,6 +168,18 @@ public struct TrainingConfiguration {
 
         let distributed = try root.section("distributed")
         bucketBytes = Int(try distributed.double("bucket_mb", default: 0, range: 0...4096) * 1_048_576)
+        reproducible = try distributed.bool("reproducible", default: false)
+        let chunk = try distributed.optionalInt("chunk", range: 1...65_536)
+        if chunk != nil && !reproducible {
+            throw ConfigError.invalid(key: "distributed.chunk", reason: "applies only with distributed.reproducible: true")
+        }
+        self.chunk = reproducible ? chunk ?? Self.defaultChunk : 1
+        let chunks = (globalBatch + self.chunk - 1) / self.chunk
+        if reproducible && chunks > 1 << FixedPointGradientSum.maximumTermBits {
+            throw ConfigError.outOfRange(key: "distributed.chunk", value: "\(self.chunk)",
+                                         allowed: "at most 2^\(FixedPointGradientSum.maximumTermBits) chunks per global batch "
+                                             + "(batch.global \(globalBatch))")
+        }
         try distributed.finish()
 
         let debug = try root.section("debug")
@@ -170,6 +188,9 @@ public struct TrainingConfiguration {
         faults.failAtStep = try debug.optionalInt("fail_at_step", range: 0...Int.max)
         faults.rank = try debug.int("rank", default: 0, range: 0...Int.max)
         faults.naiveAccumulation = try debug.bool("naive_accumulation", default: false)
+        if faults.naiveAccumulation && reproducible {
+            throw ConfigError.invalid(key: "debug.naive_accumulation", reason: "cannot be combined with distributed.reproducible")
+        }
         try debug.finish()
         self.faults = faults
 
@@ -214,6 +235,12 @@ public struct TrainingConfiguration {
     /// The resolved configuration as a run directory records it: `run_id` first, then the tree.
     public func recordedYAML(runID: String) -> String {
         "\(Self.runIDKey): \(runID)\n" + tree.yaml()
+    }
+
+    /// The batch plan of this configuration on `worldSize` ranks over a training set of `sampleCount`.
+    public func batchPlan(sampleCount: Int, worldSize: Int) throws(BatchPlanError) -> BatchPlan {
+        try BatchPlan(sampleCount: sampleCount, globalBatch: globalBatch, microBatch: microBatch, worldSize: worldSize,
+                      lastBatch: data.lastBatch, seed: seed, chunk: chunk)
     }
 
     /// Optimizer steps of the run, given the steps of one epoch.

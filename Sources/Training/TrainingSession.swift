@@ -233,7 +233,8 @@ public final class TrainingSession {
                 step: step, epoch: epoch, loss: result.meanLoss, learningRate: Double(result.learningRate),
                 gradientNorm: result.gradientNorm, items: result.items,
                 samplesPerSecond: result.scalars.items / max(result.seconds, 1e-9), seconds: result.timings,
-                elapsed: elapsed(), skipped: result.skipped)
+                elapsed: elapsed(), skipped: result.skipped,
+                recomputed: trainer.isReproducible ? result.recomputations : nil)
             try metrics?.write(record)
             try eventLog?.record(record, parameters: trainer.model.store.parameters)
             progress?.update(record, epochs: stepsPerEpoch)

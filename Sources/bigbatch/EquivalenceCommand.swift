@@ -35,9 +35,13 @@ struct EquivalenceCommand: ParsableCommand {
             let (threadCounts, microBatches, variants) = try agree(world) {
                 let base = try TrainingConfiguration.load(path: config, overrides: overrides)
                 let microBatches = try micro.map { try Self.integers($0, option: "--micro") } ?? [base.microBatch]
-                for microBatch in microBatches where base.globalBatch % (world.size * microBatch) != 0 {
-                    throw CommandFailure("--micro \(microBatch): the global batch \(base.globalBatch) is not a multiple "
-                                         + "of \(world.size) ranks × \(microBatch)")
+                for microBatch in microBatches {
+                    do {
+                        _ = try base.setting("batch.micro", to: .int(microBatch))
+                            .batchPlan(sampleCount: base.globalBatch, worldSize: world.size)
+                    } catch {
+                        throw CommandFailure("--micro \(microBatch): \(error)")
+                    }
                 }
                 return (try Self.integers(threads, option: "--threads"), microBatches,
                         try Self.variants(of: base, varying: vary))

@@ -79,33 +79,72 @@ final class BatchPlanTests: XCTestCase {
         XCTAssertEqual(a.order(epoch: 3).sorted(), Array(0..<1000))
     }
 
-    func testNonDividingSizesSuggestAlternatives() {
-        XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 100, microBatch: 8, worldSize: 3,
-                                           lastBatch: .drop, seed: 0)) { error in
-            guard case .notDivisible(100, 8, 3, let micros, let globals)? = error as? BatchPlanError else {
-                return XCTFail("\(error)")
-            }
-            XCTAssertEqual(micros, [])
-            XCTAssertEqual(globals, [96, 120])
-            let message = "\(error)"
-            for fragment in ["global batch 100", "3 ranks", "micro batch 8", "3 × 8 = 24", "96 or 120", "not a multiple of 3 ranks"] {
-                XCTAssertTrue(message.contains(fragment), "'\(message)' lacks '\(fragment)'")
+    /// 100 on 3 ranks × micro 8: k = ⌈100/24⌉ = 5, 15 blocks of 6 or 7 — shares 34, 33, 33.
+    func testAnyGlobalBatchSplitsOverAnyRanks() throws {
+        let plan = try BatchPlan(sampleCount: 1000, globalBatch: 100, microBatch: 8, worldSize: 3, lastBatch: .drop, seed: 0)
+        XCTAssertEqual(plan.microSteps, 5)
+        XCTAssertEqual((0..<3).map { plan.share(step: 0, rank: $0) }, [34, 33, 33])
+        XCTAssertEqual(plan.microBatches(step: 0, rank: 0).map(\.count), [7, 7, 7, 7, 6])
+        assertSplitsExactly(plan, step: 0)
+        // 256 on 3 ranks × 32 and on 5 ranks × 32, the equivalence tests' cases.
+        for ranks in [3, 5] {
+            let uneven = try BatchPlan(sampleCount: 60000, globalBatch: 256, microBatch: 32, worldSize: ranks,
+                                       lastBatch: .drop, seed: 7)
+            assertSplitsExactly(uneven, step: 3)
+            let shares = (0..<ranks).map { uneven.share(step: 3, rank: $0) }
+            XCTAssertEqual(shares.reduce(0, +), 256)
+            XCTAssertLessThanOrEqual(shares.max()! - shares.min()!, 1, "\(shares)")
+        }
+    }
+
+    /// For every small case: blocks fit the micro-batch and hold whole chunks (the last one of a batch
+    /// may be short), and the ranks' shares differ by at most one chunk (counted in chunks).
+    func testSharesDifferByAtMostOneUnit() throws {
+        for chunk in [1, 2, 3, 4] {
+            for micro in stride(from: chunk, through: 4 * chunk, by: chunk) {
+                for ranks in 1...5 {
+                    for global in ranks * chunk...(3 * ranks * micro + 5) {
+                        let plan = try BatchPlan(sampleCount: 2 * global + 7, globalBatch: global, microBatch: micro,
+                                                 worldSize: ranks, lastBatch: .keep, seed: 1, chunk: chunk)
+                        for step in 0..<plan.stepsPerEpoch {
+                            assertSplitsExactly(plan, step: step)
+                            var shares: [Int] = []
+                            for rank in 0..<ranks {
+                                var units = 0
+                                for j in 0..<plan.microSteps {
+                                    let range = plan.positions(step: step, rank: rank, microStep: j)
+                                    XCTAssertLessThanOrEqual(range.count, micro)
+                                    XCTAssertTrue(range.isEmpty || range.lowerBound % chunk == 0,
+                                                  "chunk \(chunk): block starts at \(range.lowerBound)")
+                                    XCTAssertTrue(range.count % chunk == 0 || range.upperBound == plan.batchSize(step: step),
+                                                  "chunk \(chunk): a block of \(range.count) inside the batch")
+                                    units += (range.count + chunk - 1) / chunk
+                                }
+                                shares.append(units)
+                            }
+                            XCTAssertLessThanOrEqual(shares.max()! - shares.min()!, 1,
+                                                     "G \(global) R \(ranks) b \(micro) c \(chunk): \(shares) chunks")
+                        }
+                    }
+                }
             }
         }
-        XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 96, microBatch: 5, worldSize: 4,
+    }
+
+    func testImpossibleSplitsAreRefused() {
+        XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 3, microBatch: 8, worldSize: 4,
                                            lastBatch: .drop, seed: 0)) { error in
-            guard case .notDivisible(96, 5, 4, let micros, let globals)? = error as? BatchPlanError else {
-                return XCTFail("\(error)")
-            }
-            XCTAssertFalse(micros.isEmpty)
-            XCTAssertTrue(micros.allSatisfy { 96 % (4 * $0) == 0 })
-            XCTAssertTrue(micros.contains(4) && micros.contains(6), "\(micros)")
-            XCTAssertEqual(globals, [80, 100])
-            XCTAssertTrue("\(error)".contains("micro batch sizes that work with global batch 96 on 4 ranks: 2, 3, 4, 6"), "\(error)")
-            let working = micros.filter {
-                (try? BatchPlan(sampleCount: 1000, globalBatch: 96, microBatch: $0, worldSize: 4, lastBatch: .drop, seed: 0)) != nil
-            }
-            XCTAssertEqual(working, micros)
+            XCTAssertEqual(error as? BatchPlanError, .fewerUnitsThanRanks(globalBatch: 3, chunk: 1, worldSize: 4))
+            XCTAssertTrue("\(error)".contains("global batch 3 is smaller than the 4 ranks"), "\(error)")
+        }
+        XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 64, microBatch: 16, worldSize: 5,
+                                           lastBatch: .drop, seed: 0, chunk: 16)) { error in
+            XCTAssertTrue("\(error)".contains("4 chunks of 16, fewer than the 5 ranks"), "\(error)")
+        }
+        XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 64, microBatch: 24, worldSize: 1,
+                                           lastBatch: .drop, seed: 0, chunk: 16)) { error in
+            XCTAssertEqual(error as? BatchPlanError, .microBatchNotMultipleOfChunk(microBatch: 24, chunk: 16))
+            XCTAssertTrue("\(error)".contains("use batch.micro 16 or 32"), "\(error)")
         }
         XCTAssertThrowsError(try BatchPlan(sampleCount: 10, globalBatch: 16, microBatch: 8, worldSize: 2,
                                            lastBatch: .drop, seed: 0)) {

@@ -39,10 +39,7 @@ final class FailureTests: XCTestCase {
     }
 
     private func finalTensors(_ run: String) throws -> [String: [Float]] {
-        let checkpoint = try Checkpoint.read(from: directory.appendingPathComponent(run).appendingPathComponent("final.safetensors"))
-        var tensors: [String: [Float]] = [:]
-        for tensor in checkpoint.tensors { tensors[tensor.name] = tensor.floats() ?? [] }
-        return tensors
+        try TrainingRun.tensors(in: directory.appendingPathComponent(run).appendingPathComponent("final.safetensors"))
     }
 
     private func metricsLines(_ run: String) throws -> [[String: Any]] {

@@ -57,19 +57,15 @@ final class GPTTrainingTests: XCTestCase {
                        expectFailure: Bool = false) throws -> [String: [Float]] {
         runs += 1
         let run = directory.appendingPathComponent(name ?? "run-\(runs)")
-        let resume = overrides.contains("--resume") ? ["--resume", run.path] : []
-        let arguments = ["train", "--config", config.path, "--run-dir", run.path, "--quiet"] + resume
-            + overrides.filter { $0 != "--resume" }.flatMap { ["--set", $0] }
-        let result = try ProcessRunner.run(arguments, ranks: ranks > 1 ? ranks : nil, timeout: 300)
+        let settings = overrides.filter { $0 != "--resume" }
         if expectFailure {
+            let arguments = ["train", "--config", config.path, "--run-dir", run.path, "--quiet"] + settings.flatMap { ["--set", $0] }
+            let result = try ProcessRunner.run(arguments, ranks: ranks > 1 ? ranks : nil, timeout: 300)
             XCTAssertNotEqual(result.status, 0, "\(arguments.joined(separator: " ")) should have failed")
             return [:]
         }
-        XCTAssertEqual(result.status, 0, "\(arguments.joined(separator: " ")) on \(ranks) ranks:\n\(result.error)")
-        let checkpoint = try Checkpoint.read(from: run.appendingPathComponent("final.safetensors"))
-        var tensors: [String: [Float]] = [:]
-        for tensor in checkpoint.tensors { tensors[tensor.name] = tensor.floats() ?? [] }
-        return tensors
+        return try TrainingRun.finalTensors(config: config, runDirectory: run, ranks: ranks, overrides: settings,
+                                            resume: overrides.contains("--resume"))
     }
 
     func testDecompositionsTrainIdenticallyWithUnevenTokenCounts() throws {

@@ -21,4 +21,14 @@ float bb_exp(float x);
 /// tanh(x) = 1 − 2/(exp(2x) + 1).
 float bb_tanh(float x);
 
+/// Fixed-point accumulation for the reproducible mode (`FixedPointGradientSum`): acc[i] += round(g[i] · 2^shift),
+/// rounding half to even. The scaling is exact in double for every float and shift in [-300, 300], so
+/// each term depends on g[i] and shift alone and integer addition makes the sum independent of order.
+/// Returns the smallest e ≥ −126 with |g[i]| < 2^e for every finite element (frexp's exponent of the
+/// largest); sets *non_finite (and skips the element) for an infinite or NaN one.
+/// A caller keeps |g[i]| < 2^(62 − shift − log2 terms) (the exponent check), so no sum overflows.
+int bb_fixed_accumulate(const float *g, long long *acc, size_t n, int shift, int *non_finite);
+/// y[i] = acc[i] · 2^−shift, rounded once to float (nearest, ties to even).
+void bb_fixed_to_float(const long long *acc, float *y, size_t n, int shift);
+
 #endif

@@ -1,0 +1,29 @@
+import Checkpoints
+import Foundation
+import XCTest
+
+/// `bigbatch train` into a run directory, and the tensors of the `final.safetensors` it leaves: what
+/// the equivalence, reproducibility, resume and failure tests compare.
+public enum TrainingRun {
+    /// Trains `config` with `--set` `overrides` on `ranks` (real mpirun above 1), continuing the run
+    /// in `runDirectory` when `resume`; fails the test when the run fails.
+    public static func finalTensors(config: URL, runDirectory: URL, ranks: Int, overrides: [String] = [],
+                                    resume: Bool = false, environment: [String: String] = [:], timeout: Double = 300,
+                                    file: StaticString = #filePath, line: UInt = #line) throws -> [String: [Float]] {
+        let arguments = ["train", "--config", config.path, "--run-dir", runDirectory.path, "--quiet"]
+            + (resume ? ["--resume", runDirectory.path] : []) + overrides.flatMap { ["--set", $0] }
+        let result = try ProcessRunner.run(arguments, ranks: ranks > 1 ? ranks : nil, environment: environment,
+                                           timeout: timeout)
+        XCTAssertEqual(result.status, 0, "\(arguments.joined(separator: " ")) on \(ranks) ranks:\n\(result.error)",
+                       file: file, line: line)
+        return try tensors(in: runDirectory.appendingPathComponent("final.safetensors"))
+    }
+
+    /// Every tensor of a checkpoint file by name, as floats.
+    public static func tensors(in checkpointFile: URL) throws -> [String: [Float]] {
+        let checkpoint = try Checkpoint.read(from: checkpointFile)
+        var tensors: [String: [Float]] = [:]
+        for tensor in checkpoint.tensors { tensors[tensor.name] = tensor.floats() ?? [] }
+        return tensors
+    }
+}
