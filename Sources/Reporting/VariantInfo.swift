@@ -69,9 +69,11 @@ public struct VariantInfo: Codable, Sendable, Equatable {
         if ranks < 1 || micro < 1 || accumulation < 1 {
             return "ranks (\(ranks)), micro (\(micro)) and accumulation (\(accumulation)) must be at least 1"
         }
-        if effectiveBatch != ranks * micro * accumulation {
-            return "effective_batch \(effectiveBatch) ≠ ranks × micro × accumulation = "
-                + "\(ranks) × \(micro) × \(accumulation) = \(ranks * micro * accumulation)"
+        // Shares may be uneven: the ranks × accumulation blocks hold at most `micro` samples each.
+        let capacity = ranks * micro * accumulation
+        if effectiveBatch > capacity || effectiveBatch < ranks {
+            return "effective_batch \(effectiveBatch) does not fit ranks × micro × accumulation = "
+                + "\(ranks) × \(micro) × \(accumulation) = \(capacity)"
         }
         if !(learningRate.isFinite && learningRate > 0) { return "learning_rate \(learningRate) must be positive" }
         if steps < 0 { return "steps \(steps) must not be negative" }

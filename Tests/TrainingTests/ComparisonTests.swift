@@ -113,7 +113,7 @@ final class ComparisonTests: XCTestCase {
         let cases: [(String, String, String)] = [
             ("  - {name: a, sett: {batch.global: 64}}", "", "unknown configuration key 'variants[0].sett'"),
             ("", "", "non-empty list of variants"),
-            ("  - {name: odd, set: {batch.global: 100}}", "", "variant 'odd'"),
+            ("  - {name: odd, ranks: 3, set: {batch.global: 2}}", "", "variant 'odd'"),
             ("  - {name: a}", "colour: red", "unknown configuration key 'colour'"),
             ("  - {name: a, set: {optimizer.lrr: 0.1}}", "", "optimizer.lrr"),
         ]
