@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The reproducible mode's cost: the shipped MLP and CNN on 2 ranks × 1 thread, trained with float sums and with
+# distributed.reproducible (chunk 16), alternating in one sitting; median per-step samples/s of each and their ratio.
+# Usage: launch/bench/reproducible.sh [STEPS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+steps=${1:-200}
+rounds=${2:-3}
+binary=$(launch/setup.sh | tail -n 1)
+root=()
+[[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+median_rate() {
+    python3 -c "
+import json, statistics, sys
+s = [json.loads(l) for l in open(sys.argv[1])]
+s = [r for r in s if r.get('type') == 'step'][10:]
+print(statistics.median(r['samples_per_s'] for r in s))" "$1/metrics.jsonl"
+}
+for config in fashion-mlp fashion-cnn; do
+    default=() exact=()
+    for ((round = 0; round < rounds; round++)); do
+        for mode in false true; do
+            OPENBLAS_NUM_THREADS=1 mpirun "${root[@]}" -np 2 --bind-to core -x OPENBLAS_NUM_THREADS "$binary" train \
+                --config "configs/$config.yaml" --run-dir "$out/$mode" --overwrite --quiet \
+                --set train.steps="$steps" --set train.eval_every=1000000 --set distributed.reproducible="$mode" >/dev/null
+            if [[ $mode == true ]]; then exact+=("$(median_rate "$out/$mode")"); else default+=("$(median_rate "$out/$mode")"); fi
+        done
+    done
+    python3 - "$config" "${default[*]}" "${exact[*]}" <<'PY'
+import statistics, sys
+name = sys.argv[1]; default = [float(x) for x in sys.argv[2].split()]; exact = [float(x) for x in sys.argv[3].split()]
+print(f"{name}: float sums median {statistics.median(default):.0f} samples/s {[round(x) for x in default]}; "
+      f"reproducible median {statistics.median(exact):.0f} {[round(x) for x in exact]}; "
+      f"ratio {statistics.median(exact) / statistics.median(default):.2f}")
+PY
+done
