@@ -108,9 +108,19 @@ extension OptimizerCatalog {
         },
         Entry(name: "diffgrad", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             let betas = try s.betas(default: [0.9, 0.999])
+            var rectification: ScaleByDiffGrad.Rectification?
+            let threshold = try s.int("n_sma_threshold", default: 5, range: 0...Int.max)
+            let degenerates = try s.bool("degenerated_to_sgd", default: true)
+            if try s.bool("rectify", default: false) {
+                var rule = ScaleByDiffGrad.Rectification()
+                rule.threshold = threshold
+                rule.degeneratesToSGD = degenerates
+                rectification = rule
+            }
             let core = ScaleByDiffGrad(layout: layout, beta1: betas[0], beta2: betas[1],
-                                       epsilon: Float(try s.nonNegative("eps", default: 1e-8)))
-            return .transforms(try decoupled(core, s, defaultDecay: 0))
+                                       epsilon: Float(try s.nonNegative("eps", default: 1e-8)),
+                                       amsBound: try s.bool("ams_bound", default: false), rectification: rectification)
+            return .transforms(try libraryDecay(core, s, defaultDecay: 0))
         },
         Entry(name: "adamomentum", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             let betas = try s.betas(default: [0.9, 0.999])
@@ -124,8 +134,10 @@ extension OptimizerCatalog {
                 throw .outOfRange(key: s.qualified("betas[0]"), value: "\(betas[0])", allowed: "in [0.0, 1.0)")
             }
             guard betas[1] >= 0 else { throw .outOfRange(key: s.qualified("betas[1]"), value: "\(betas[1])", allowed: "≥ 0") }
+            // Accepted as pytorch_optimizer.PNM accepts it; its step never reads ε either.
+            _ = try s.nonNegative("eps", default: 1e-8)
             let core = ScaleByPNM(layout: layout, beta1: Float(betas[0]), beta0: Float(betas[1]))
-            return .transforms(try decoupled(core, s, defaultDecay: 0))
+            return .transforms(try libraryDecay(core, s, defaultDecay: 0))
         },
         Entry(name: "adapnm", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             let betas = try s.doubles("betas", default: [0.9, 0.999, 1.0], count: 3)
@@ -134,15 +146,17 @@ extension OptimizerCatalog {
             }
             guard betas[2] >= 0 else { throw .outOfRange(key: s.qualified("betas[2]"), value: "\(betas[2])", allowed: "≥ 0") }
             let core = ScaleByAdaPNM(layout: layout, beta1: Float(betas[0]), beta2: Float(betas[1]), beta0: Float(betas[2]),
-                                     epsilon: Float(try s.nonNegative("eps", default: 1e-8)))
-            return .transforms(try decoupled(core, s, defaultDecay: 0))
+                                     epsilon: Float(try s.nonNegative("eps", default: 1e-8)),
+                                     amsBound: try s.bool("ams_bound", default: true))
+            return .transforms(try libraryDecay(core, s, defaultDecay: 0))
         },
         Entry(name: "adanorm", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             let betas = try s.betas(default: [0.9, 0.99])
             let core = ScaleByAdaNorm(layout: layout, beta1: betas[0], beta2: betas[1],
                                       r: Float(try s.rate("r", default: 0.95)),
-                                      epsilon: Float(try s.nonNegative("eps", default: 1e-8)))
-            return .transforms(try decoupled(core, s, defaultDecay: 0))
+                                      epsilon: Float(try s.nonNegative("eps", default: 1e-8)),
+                                      amsBound: try s.bool("ams_bound", default: false))
+            return .transforms(try libraryDecay(core, s, defaultDecay: 0))
         },
         Entry(name: "glfrac", defaultLearningRate: 1e-2) { s, layout throws(ConfigError) in
             let order = try s.double("alpha", default: 0.5, range: 0...1, openLower: true, openUpper: true)
@@ -162,15 +176,59 @@ extension OptimizerCatalog {
                                              lambda: Float(try s.nonNegative("lambda", default: 0)))
             return .transforms(try decoupled(core, s, defaultDecay: 1e-2))
         },
-        Entry(name: "lookahead", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+        Entry(name: "lookahead", defaultLearningRate: 1e-3, innerKey: "inner") { s, layout throws(ConfigError) in
             let k = try s.int("k", default: 5, range: 1...Int.max)
             let alpha = try s.double("alpha", default: 0.5, range: 0...1)
-            let innerSection = try s.section("inner")
-            guard innerSection.contains("name") else { throw .missingKey(key: innerSection.qualified("name")) }
-            let inner = try make(section: innerSection, layout: layout)
+            _ = try s.choice("pullback_momentum", default: "none", from: ["none"])
+            let inner = try make(section: try innerSection(s), layout: layout)
             return .optimizer(Lookahead(inner: inner, layout: layout, k: k, alpha: Float(alpha)))
         },
     ]
+
+    /// A wrapper's `inner` section, as pytorch_optimizer's `Lookahead(optimizer, …)` takes an optimizer
+    /// with its own settings: its name under `optimizer` (or `name`), its own `lr` (which the schedule
+    /// follows). A top-level `lr` is the inner one when the inner section has none, and must agree with it otherwise.
+    static func innerSection(_ s: ConfigSection) throws(ConfigError) -> ConfigSection {
+        let given = try s.section("inner")
+        var map = given.map
+        if map["name"] == nil, let name = map["optimizer"] {
+            map["name"] = name
+            map["optimizer"] = nil
+        } else if map["name"] == nil {
+            throw .missingKey(key: given.qualified("optimizer"))
+        } else if map["optimizer"] != nil {
+            throw .invalid(key: given.qualified("optimizer"), reason: "give the inner optimizer once, as optimizer or as name")
+        }
+        if let outer = try s.optionalDouble("lr") {
+            let innerPath = ConfigSection(map: map, path: given.path)
+            if let rate = try innerPath.optionalDouble("lr") {
+                guard rate == outer else {
+                    throw .invalid(key: s.qualified("lr"), reason: "\(outer) differs from \(given.qualified("lr")) = \(rate), the rate the inner optimizer steps at")
+                }
+            } else {
+                map["lr"] = .double(outer)
+            }
+        }
+        return ConfigSection(map: map, path: given.path)
+    }
+
+    /// `core` with pytorch_optimizer's weight decay (`apply_weight_decay`): `weight_decay` λ, decoupled
+    /// by default (p ← p(1 − lr·λ), or p(1 − λ) with `fixed_decay`), else added to the gradient before
+    /// `core` (`weight_decouple: false`); then the scale by −lr. Also takes the library's common
+    /// `maximize` (only false) and `foreach` (how it batches kernels; no effect on the arithmetic).
+    static func libraryDecay(_ core: any GradientTransform, _ s: ConfigSection, defaultDecay: Double) throws(ConfigError)
+        -> [any GradientTransform]
+    {
+        let weightDecay = Float(try s.nonNegative("weight_decay", default: defaultDecay))
+        let decouple = try s.bool("weight_decouple", default: true)
+        let fixed = try s.bool("fixed_decay", default: false)
+        try s.fixedBool("maximize", supported: false)
+        s.declare("foreach")
+        guard weightDecay > 0 else { return [core, ScaleByLearningRate()] }
+        if !decouple { return [AddDecayedWeights(weightDecay: weightDecay), core, ScaleByLearningRate()] }
+        if fixed { return [core, ScaleByLearningRate(), DecoupledWeightDecay(weightDecay: weightDecay, fixedDecay: true)] }
+        return [core, AddDecayedWeights(weightDecay: weightDecay), ScaleByLearningRate()]
+    }
 
     /// `core` followed by optional decoupled weight decay (`weight_decay`, AdamW style) and the scale by −lr.
     static func decoupled(_ core: any GradientTransform, _ s: ConfigSection, defaultDecay: Double) throws(ConfigError)

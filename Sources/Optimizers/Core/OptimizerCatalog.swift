@@ -23,6 +23,8 @@ public enum OptimizerCatalog {
         /// The settings a group starts from before its own keys, given the top-level ones and the
         /// group's (Muon's AdamW groups rename the top-level AdamW settings); nil: the top-level ones.
         var groupBase: (@Sendable (_ inherited: ConfigMap, _ overrides: ConfigMap) -> ConfigMap)? = nil
+        /// A wrapper's section holding the optimizer it wraps, whose learning rate the schedule follows.
+        var innerKey: String? = nil
         let build: @Sendable (ConfigSection, ParameterLayout) throws(ConfigError) -> Built
     }
 
@@ -44,6 +46,7 @@ public enum OptimizerCatalog {
     public static func learningRate(section: ConfigSection) throws(ConfigError) -> Double {
         let name = try section.requiredString("name")
         let entry = try entry(name, key: section.qualified("name"))
+        if entry.innerKey != nil { return try learningRate(section: try innerSection(section)) }
         return try section.nonNegative("lr", default: entry.defaultLearningRate)
     }
 
