@@ -1,6 +1,6 @@
 /// What a parameter is for; optimizers use it to decide, e.g., which tensors get weight decay or
 /// a factored second moment.
-public enum ParameterRole: String, Sendable, Codable {
+public enum ParameterRole: String, Sendable, Codable, CaseIterable {
     case weight, bias, embedding, scale
 }
 

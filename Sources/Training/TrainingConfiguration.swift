@@ -211,10 +211,7 @@ public struct TrainingConfiguration {
     }
 
     public func validateOptimization() throws {
-        let layout = ParameterLayout([ParameterSpec(name: "check.weight", shape: [2, 2], role: .weight),
-                                      ParameterSpec(name: "check.bias", shape: [2], role: .bias)])
-        let optimizer = try ConfigSection(optimizerTree, path: "optimizer")
-        _ = try OptimizerCatalog.make(section: optimizer, layout: layout)
+        try OptimizerCatalog.check(section: try ConfigSection(optimizerTree, path: "optimizer"))
         _ = try makeSchedule(totalSteps: 1)
     }
 

@@ -14,8 +14,13 @@ final class OptimizerCheckpointTests: XCTestCase {
         ParameterSpec(name: "conv.weight", shape: [4, 2, 3, 3], role: .weight),
     ])
 
-    func makeOptimizer(_ name: String) throws -> any Optimizer {
-        let yaml = name == "lookahead" ? "name: lookahead\ninner: {name: adamw}\n" : "name: \(name)\n"
+    /// With `grouped`, the biases and the convolution each get a group of their own (the biases at
+    /// their own rate), and the remaining weight the top-level settings.
+    func makeOptimizer(_ name: String, grouped: Bool = false) throws -> any Optimizer {
+        let rate = name == "adalo" ? "" : ", lr: 0.02"
+        let groups = grouped ? "groups: [{params: \"role:bias\"\(rate)}, {params: \"conv.*\"}]" : ""
+        let yaml = name == "lookahead" ? "name: lookahead\ninner: {name: adamw\(grouped ? ", " + groups : "")}\n"
+                                       : "name: \(name)\n\(groups)\n"
         return try OptimizerCatalog.make(section: ConfigSection(ConfigValue.parse(yaml: yaml, source: name),
                                                                 path: "optimizer"), layout: layout)
     }
@@ -30,12 +35,21 @@ final class OptimizerCheckpointTests: XCTestCase {
     }
 
     func testStateRoundTripsThroughCheckpointFiles() throws {
+        try roundTrip(grouped: false)
+    }
+
+    /// Parameter groups keep every optimizer's state under stable names through a checkpoint file.
+    func testGroupedStateRoundTripsThroughCheckpointFiles() throws {
+        try roundTrip(grouped: true)
+    }
+
+    private func roundTrip(grouped: Bool) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bigbatch-optstate-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         XCTAssertGreaterThanOrEqual(OptimizerCatalog.names.count, 20)
         for name in OptimizerCatalog.names {
-            let original = try makeOptimizer(name)
+            let original = try makeOptimizer(name, grouped: grouped)
             let parameters = FloatBuffer(count: layout.totalCount)
             let start = KeyedRandom(5)
             for i in 0..<layout.totalCount { parameters[i] = start.uniform(i) - 0.5 }
@@ -47,7 +61,9 @@ final class OptimizerCheckpointTests: XCTestCase {
             let file = directory.appendingPathComponent("\(name).safetensors")
             try checkpoint.write(to: file)
 
-            let restored = try makeOptimizer(name)
+            let restored = try makeOptimizer(name, grouped: grouped)
+            XCTAssertEqual(restored.state.map(\.name), original.state.map(\.name), name)
+            if grouped && !original.state.isEmpty { XCTAssertTrue(restored.state.contains { $0.name.hasPrefix("groups.1.") }, name) }
             let restoredParameters = FloatBuffer(count: layout.totalCount)
             let loaded = try Checkpoint.read(from: file)
             try loaded.restore(into: restoredParameters, layout: layout, prefix: Checkpoint.parameterPrefix)

@@ -6,7 +6,7 @@ LayerNorm, head tied to the token embedding), eager mode, on the same threads.
   --bench:  forward + backward tokens/s at --batch sequences (summed cross-entropy), median of rounds.
   --train:  the shipped recipe on the same text and the same windows (non-overlapping windows of
             block_size bytes of the first 90 %, reshuffled each epoch; AdamW lr 1e-3, betas (0.9, 0.99),
-            weight decay 0.1, gradient clipping 1.0, cosine decay without warm-up), then the validation
+            weight decay 0.1 on matrices and embeddings only, gradient clipping 1.0, cosine decay without warm-up), then the validation
             loss over consecutive windows of the last 10 %, as `bigbatch eval` measures it.
 Prints one JSON line. PyTorch is optional: only this benchmark needs it.
 """
@@ -117,7 +117,11 @@ def main() -> None:
     held = int(len(text) * 0.1)
     train_x, train_y = windows(text[: len(text) - held], args.block)
     val_x, val_y = windows(text[len(text) - held :], args.block)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
+    # configs/gpt-kjv.yaml's groups: no decay on biases and LayerNorm gains (the tensors of rank 1), as nanoGPT.
+    decayed = [p for p in model.parameters() if p.dim() >= 2]
+    spared = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decayed}, {"params": spared, "weight_decay": 0.0}],
+                                  lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / args.steps)))
     batch = args.batch if args.batch != 16 else 64
     order, position = torch.randperm(len(train_x)), 0

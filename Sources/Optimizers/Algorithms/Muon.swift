@@ -1,19 +1,33 @@
 import Foundation
 import Tensors
 
-/// Muon (Jordan et al. 2024; Liu et al., arXiv 2502.16982): tensors of rank ≥ 2 are seen as
-/// (first axis) × (rest); momentum m ← μm + g, Nesterov direction g + μm, orthogonalized by five
-/// quintic Newton–Schulz steps X ← aX + (bA + cA²)X, A = XXᵀ, (a, b, c) = (3.4445, −4.7750, 2.0315),
-/// after X = G/(‖G‖_F + 1e-7), and scaled by √max(1, rows/cols). Decoupled decay: u += λp.
-/// Every other tensor takes an AdamW branch with its own betas, ε, decay and rate (adamw_lr as a
-/// fraction of lr, so the schedule applies to both). Produces the final (negated) update.
+/// Muon as pytorch_optimizer.Muon 4.1.0 computes it (Jordan et al. 2024; Liu et al., arXiv 2502.16982).
+///
+/// A parameter takes the Muon branch or an AdamW branch (`use_muon`, per parameter group; without it,
+/// tensors of rank ≥ 2 take Muon and the rest AdamW, the split the library's docs recommend).
+/// Muon branch, the tensor seen as (first axis) × (rest): momentum b ← b + (1−μ)(g − b), the
+/// Nesterov direction g + μ(b − g) (else b), orthogonalized by quintic Newton–Schulz steps
+/// X ← aX + (bA + cA²)X, A = XXᵀ, after X = G/max(‖G‖_F, 1e-7), each step its own (a, b, c) from the
+/// `ns_coeffs` schedule (the last one repeated); step size lr·√max(1, rows/cols), or Moonlight's
+/// 0.2·√max(rows, cols)·lr with `use_adjusted_lr`. AdamW branch: m ← m + (1−β₁)(g − m),
+/// v ← v + (1−β₂)(g² − v), step (lr/(1−β₁ᵗ))·m/(√v/√(1−β₂ᵗ) + ε). Both decay decoupled,
+/// p ← p(1 − lr·λ), or coupled, g ← g + λp, without `weight_decouple`. The reference iterates in
+/// bfloat16 on accelerators; this runs in float32 (its reference trajectories were made so too).
+/// Produces the final (negated) update.
 public final class Muon: GradientTransform {
     public let name = "muon"
     public let scope = TransformScope.whole
     public struct Settings: Sendable {
         public var momentum: Float = 0.95, nesterov = true, steps = 5, weightDecay: Float = 0
-        public var adamBeta1: Float = 0.9, adamBeta2: Float = 0.95, adamEpsilon: Float = 1e-8
-        public var adamWeightDecay: Float = 0, adamRateRatio: Float = 0.015
+        public var weightDecouple = true, adjustedRate = false
+        /// Newton–Schulz (a, b, c) per iteration; iteration i uses entry min(i, count − 1).
+        public var coefficients: [(Float, Float, Float)] = [(3.4445, -4.7750, 2.0315)]
+        /// Which branch every parameter takes; nil: Muon for rank ≥ 2, AdamW otherwise.
+        public var useMuon: Bool?
+        public var adamBeta1: Float = 0.9, adamBeta2: Float = 0.95, adamEpsilon: Float = 1e-10
+        public var adamWeightDecay: Float = 0
+        /// The AdamW branch's rate over the scheduled one (adamw_lr / lr; 1 in a `use_muon: false` group).
+        public var adamRateRatio: Float = 0.015
         public init() {}
     }
     public let settings: Settings
@@ -22,7 +36,8 @@ public final class Muon: GradientTransform {
     public let state: [StateTensor]
     private let x: FloatBuffer, a: FloatBuffer, b: FloatBuffer, y: FloatBuffer
 
-    public static func usesMuon(_ slot: ParameterSlot) -> Bool { slot.shape.count >= 2 }
+    /// Whether `slot` takes the Muon branch.
+    public func usesMuon(_ slot: ParameterSlot) -> Bool { !slot.shape.isEmpty && (settings.useMuon ?? (slot.shape.count >= 2)) }
 
     public init(layout: ParameterLayout, settings: Settings) {
         self.layout = layout
@@ -33,7 +48,7 @@ public final class Muon: GradientTransform {
         v = allocator.like(layout, "adam_v")
         state = allocator.tensors
         var largest = 1, square = 1
-        for slot in layout.slots where Muon.usesMuon(slot) {
+        for slot in layout.slots where !slot.shape.isEmpty && (settings.useMuon ?? (slot.shape.count >= 2)) {
             largest = max(largest, slot.count)
             let short = min(slot.shape[0], slot.count / slot.shape[0])
             square = max(square, short * short)
@@ -48,26 +63,29 @@ public final class Muon: GradientTransform {
         let s = settings, lr = context.learningRate
         for slot in layout.slots {
             let g = buffers.updates + slot.offset, p = buffers.parameters + slot.offset, n = slot.count
-            if Muon.usesMuon(slot) {
-                let buffer = momentumBuffer.baseAddress + slot.offset
+            if usesMuon(slot) {
+                if !s.weightDecouple { for i in 0..<n { g[i] += s.weightDecay * p[i] } }
+                let buffer = momentumBuffer.baseAddress + slot.offset, keep = 1 - s.momentum
                 for i in 0..<n {
-                    buffer[i] = s.momentum * buffer[i] + g[i]
-                    g[i] = s.nesterov ? g[i] + s.momentum * buffer[i] : buffer[i]
+                    buffer[i] += keep * (g[i] - buffer[i])
+                    g[i] = s.nesterov ? g[i] + s.momentum * (buffer[i] - g[i]) : buffer[i]
                 }
                 let rows = slot.shape[0], columns = n / rows
                 orthogonalize(g, rows: rows, columns: columns)
-                let scale = -lr * max(1, Float(rows) / Float(columns)).squareRoot()
-                let decay = -lr * s.weightDecay
+                let shapeFactor = s.adjustedRate ? 0.2 * Float(max(rows, columns)).squareRoot()
+                                                 : max(1, Float(rows) / Float(columns)).squareRoot()
+                let scale = -lr * shapeFactor, decay = s.weightDecouple ? -lr * s.weightDecay : 0
                 for i in 0..<n { g[i] = scale * g[i] + decay * p[i] }
             } else {
                 let ms = m.baseAddress + slot.offset, vs = v.baseAddress + slot.offset
                 let c1 = biasCorrection(s.adamBeta1, context.step), rootC2 = biasCorrection(s.adamBeta2, context.step).squareRoot()
-                let rate = lr * s.adamRateRatio
+                let rate = lr * s.adamRateRatio, keep1 = 1 - s.adamBeta1, keep2 = 1 - s.adamBeta2
+                let coupled: Float = s.weightDecouple ? 0 : s.adamWeightDecay, decay = s.weightDecouple ? -rate * s.adamWeightDecay : 0
                 for i in 0..<n {
-                    let gi = g[i]
-                    ms[i] = s.adamBeta1 * ms[i] + (1 - s.adamBeta1) * gi
-                    vs[i] = s.adamBeta2 * vs[i] + (1 - s.adamBeta2) * gi * gi
-                    g[i] = -rate * ((ms[i] / c1) / (vs[i].squareRoot() / rootC2 + s.adamEpsilon) + s.adamWeightDecay * p[i])
+                    let gi = g[i] + coupled * p[i]
+                    ms[i] += keep1 * (gi - ms[i])
+                    vs[i] += keep2 * (gi * gi - vs[i])
+                    g[i] = decay * p[i] - (rate / c1) * ms[i] / (vs[i].squareRoot() / rootC2 + s.adamEpsilon)
                 }
             }
         }
@@ -76,7 +94,7 @@ public final class Muon: GradientTransform {
     /// Replaces the rows×columns matrix `g` by its Newton–Schulz approximate orthogonalization.
     func orthogonalize(_ g: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
         let n = rows * columns
-        let norm = Float(VectorMath.sumOfSquares(g, n).squareRoot()) + 1e-7
+        let norm = max(Float(VectorMath.sumOfSquares(g, n).squareRoot()), 1e-7)
         let transposed = rows > columns
         let r = transposed ? columns : rows, c = transposed ? rows : columns
         let x = x.baseAddress, y = y.baseAddress, a = a.baseAddress, b = b.baseAddress
@@ -85,8 +103,8 @@ public final class Muon: GradientTransform {
         } else {
             for i in 0..<n { x[i] = g[i] / norm }
         }
-        let (ca, cb, cc): (Float, Float, Float) = (3.4445, -4.7750, 2.0315)
-        for _ in 0..<settings.steps {
+        for step in 0..<settings.steps {
+            let (ca, cb, cc) = settings.coefficients[min(step, settings.coefficients.count - 1)]
             BLAS.gemm(transposeB: true, m: r, n: r, k: c, a: x, b: x, c: a)        // A = X Xᵀ
             for i in 0..<(r * r) { b[i] = cb * a[i] }
             BLAS.gemm(m: r, n: r, k: r, alpha: cc, a: a, b: a, beta: 1, c: b)        // B = bA + cA²

@@ -1,7 +1,7 @@
 import Tensors
 
 /// Positive–negative momentum (Xie et al., arXiv 2103.17182) as pytorch_optimizer.PNM: two
-/// momenta alternate by step parity; the current one m ← β₁²m + (1−β₁²)g and
+/// momenta alternate by step parity; the current one m ← m + (1−β₁²)(g − m) and
 /// u = ((1+β₀)m − β₀m_other)/√((1+β₀)² + β₀²), with β₀ = betas[1] (default 1).
 public final class ScaleByPNM: GradientTransform {
     public let name = "pnm"
@@ -24,7 +24,7 @@ public final class ScaleByPNM: GradientTransform {
         let u = buffers.updates, b = beta1 * beta1
         let norm = 1 / ((1 + beta0) * (1 + beta0) + beta0 * beta0).squareRoot()
         for i in range {
-            current[i] = b * current[i] + (1 - b) * u[i]
+            current[i] = lerp(current[i], u[i], 1 - b)
             u[i] = ((1 + beta0) * current[i] - beta0 * other[i]) * norm
         }
     }

@@ -17,6 +17,14 @@ public enum OptimizerCatalog {
     struct Entry: Sendable {
         let name: String
         let defaultLearningRate: Double
+        /// Settings a parameter group may not change, each with the reason (wrappers' own settings,
+        /// a rate the optimizer does not use).
+        var fixedInGroups: [String: String] = [:]
+        /// The settings a group starts from before its own keys, given the top-level ones and the
+        /// group's (Muon's AdamW groups rename the top-level AdamW settings); nil: the top-level ones.
+        var groupBase: (@Sendable (_ inherited: ConfigMap, _ overrides: ConfigMap) -> ConfigMap)? = nil
+        /// A wrapper's section holding the optimizer it wraps, whose learning rate the schedule follows.
+        var innerKey: String? = nil
         let build: @Sendable (ConfigSection, ParameterLayout) throws(ConfigError) -> Built
     }
 
@@ -38,14 +46,18 @@ public enum OptimizerCatalog {
     public static func learningRate(section: ConfigSection) throws(ConfigError) -> Double {
         let name = try section.requiredString("name")
         let entry = try entry(name, key: section.qualified("name"))
+        if entry.innerKey != nil { return try learningRate(section: try innerSection(section)) }
         return try section.nonNegative("lr", default: entry.defaultLearningRate)
     }
 
     /// Builds the optimizer described by `section` and rejects any key it did not read.
+    ///
+    /// With `groups`, each group's settings are the top-level ones with the group's keys on top, and
+    /// the parameters no group matched keep the top-level settings (see `ParameterPartition`).
     public static func make(section: ConfigSection, layout: ParameterLayout) throws(ConfigError) -> any Optimizer {
         let name = try section.requiredString("name")
         let entry = try entry(name, key: section.qualified("name"))
-        _ = try section.nonNegative("lr", default: entry.defaultLearningRate)
+        let rate = try section.nonNegative("lr", default: entry.defaultLearningRate)
         var before: [any GradientTransform] = [], after: [any GradientTransform] = []
         if let raw = section.value("transforms") {
             guard case .list(let items) = raw else {
@@ -61,6 +73,11 @@ public enum OptimizerCatalog {
                 }
             }
         }
+        if let groups = section.value("groups") {
+            let partition = try partition(entry, section, groups, layout: layout, rate: rate)
+            try section.finish()
+            return TransformChain(name: name, transforms: before + [partition] + after, layout: layout)
+        }
         let built = try entry.build(section, layout)
         try section.finish()
         switch built {
@@ -72,6 +89,83 @@ public enum OptimizerCatalog {
             }
             return optimizer
         }
+    }
+
+    /// Checks `section` as `make` would, without a model: every key, name and range, and each group's
+    /// settings and selector syntax; whether a group's selectors match parameters is left to `make`,
+    /// which sees the model (a sweep checks its variants before any model exists).
+    public static func check(section: ConfigSection) throws(ConfigError) {
+        _ = try make(section: section, layout: probeLayout)
+    }
+
+    /// The stand-in parameters of `check`: a matrix and a bias. Against it, group selectors need not
+    /// match, and a group that matches none of it is built over all of it, so its settings are still read.
+    static let probeLayout = ParameterLayout([ParameterSpec(name: "probe.weight", shape: [2, 2], role: .weight),
+                                              ParameterSpec(name: "probe.bias", shape: [2], role: .bias)])
+
+    /// Keys no group may set, whatever the optimizer.
+    static let fixedInEveryGroup = [
+        "name": "a group cannot change the optimizer",
+        "groups": "groups do not nest",
+        "transforms": "transforms act on the whole model; list them once under optimizer.transforms",
+    ]
+
+    /// The optimizer core of every group of `groups`, each built for its own parameters.
+    static func partition(_ entry: Entry, _ section: ConfigSection, _ groups: ConfigValue, layout: ParameterLayout,
+                          rate: Double) throws(ConfigError) -> ParameterPartition {
+        let key = section.qualified("groups")
+        let fixed = fixedInEveryGroup.merging(entry.fixedInGroups) { first, _ in first }
+        let plans = try ParameterGroupPlan.resolve(groups, key: key, layout: layout, fixed: fixed,
+                                                   requiresMatches: layout != probeLayout)
+        func core(_ built: Built, _ where: String) throws(ConfigError) -> [any GradientTransform] {
+            guard case .transforms(let transforms) = built else {
+                throw .invalid(key: key, reason: "\(entry.name) wraps another optimizer: give the groups to it, under \(section.qualified("inner")).groups")
+            }
+            return transforms
+        }
+        // The top-level settings are read (and checked) once even when every parameter is in a group.
+        if !plans.contains(where: { $0.index == nil }) {
+            _ = try core(try entry.build(section, probeLayout), key)
+        }
+        var inherited = section.map
+        inherited["groups"] = nil
+        inherited["transforms"] = nil
+        var parts: [ParameterPartition.Part] = []
+        for plan in plans {
+            var runs: [(offset: Int, count: Int)] = []
+            for slot in plan.slots {
+                if let last = runs.last, last.offset + last.count == slot.offset {
+                    runs[runs.count - 1].count += slot.count
+                } else {
+                    runs.append((slot.offset, slot.count))
+                }
+            }
+            let transforms: [any GradientTransform]
+            var factor = 1.0
+            if let index = plan.index {
+                let path = "\(key)[\(index)]"
+                var merged = entry.groupBase?(inherited, plan.overrides) ?? inherited
+                for (name, value) in plan.overrides.entries { merged[name] = value }
+                let groupSection = ConfigSection(map: merged, path: path)
+                let groupRate = try groupSection.nonNegative("lr", default: entry.defaultLearningRate)
+                if rate > 0 {
+                    factor = groupRate / rate
+                } else if groupRate > 0 {
+                    throw .invalid(key: "\(path).lr", reason: "a group's rate is scaled by the schedule's factor lr_t / \(section.qualified("lr")), undefined for \(section.qualified("lr")) = 0")
+                }
+                transforms = try core(try entry.build(groupSection, plan.layout), path)
+                // Only the group's own keys are checked here: the inherited ones were checked at the top level.
+                let check = ConfigSection(map: plan.overrides, path: path)
+                check.declare("params")
+                for setting in groupSection.settings where fixed[setting.key] == nil { check.declare(setting.key) }
+                try check.finish()
+            } else {
+                transforms = try core(try entry.build(section, plan.layout), key)
+            }
+            parts.append(ParameterPartition.Part(label: plan.statePrefix, runs: runs, count: plan.slots.reduce(0) { $0 + $1.count },
+                                                 transforms: transforms, rateFactor: factor))
+        }
+        return ParameterPartition(parts: parts)
     }
 
     /// Total bytes of optimizer state for `layout` with default settings (divide by
@@ -100,7 +194,7 @@ public enum OptimizerCatalog {
         let section = ConfigSection(map: map, path: "optimizer")
         let layout = ParameterLayout([ParameterSpec(name: "settings.weight", shape: [2, 2], role: .weight)])
         _ = try make(section: section, layout: layout)
-        return section.settings.filter { $0.key != "name" && $0.key != "transforms" }
+        return section.settings.filter { !["name", "transforms", "groups"].contains($0.key) }
             .map { $0.key == "inner" ? ($0.key, "{name: adamw}") : $0 }
     }
 

@@ -10,10 +10,13 @@ public final class TransformChain: Optimizer {
     public let name: String
     public let transforms: [any GradientTransform]
     private let originalGradients: FloatBuffer?
+    /// Whether an Adam tail may run as the fused loop (off only to compare against the general path).
+    public let fusesAdam: Bool
 
-    public init(name: String, transforms: [any GradientTransform], layout: ParameterLayout) {
+    public init(name: String, transforms: [any GradientTransform], layout: ParameterLayout, fusesAdam: Bool = true) {
         self.name = name
         self.transforms = transforms
+        self.fusesAdam = fusesAdam
         originalGradients = transforms.contains { $0.needsOriginalGradients } ? FloatBuffer(count: layout.totalCount) : nil
     }
 
@@ -22,7 +25,7 @@ public final class TransformChain: Optimizer {
     /// centralization, coupled L2, ...). `prefix` is the number of transforms run the general way.
     private var fusedAdamTail: (prefix: Int, adam: ScaleByAdam, decay: Float)? {
         let count = transforms.count
-        guard count >= 2, let last = transforms[count - 1] as? ScaleByLearningRate, last.factor == 1 else { return nil }
+        guard fusesAdam, count >= 2, let last = transforms[count - 1] as? ScaleByLearningRate, last.factor == 1 else { return nil }
         if let adam = transforms[count - 2] as? ScaleByAdam, adam.vMax == nil { return (count - 2, adam, 0) }
         if count >= 3, let decay = transforms[count - 2] as? AddDecayedWeights,
            let adam = transforms[count - 3] as? ScaleByAdam, adam.vMax == nil {
@@ -67,6 +70,28 @@ public final class TransformChain: Optimizer {
             return
         }
         ParallelChunks.forEachTile(all) { tile in TransformChain.add(buffers, tile) }
+    }
+
+    /// Applies `transforms` (already prepared) in order to the first `count` elements of `buffers`,
+    /// consecutive elementwise ones fused over tiles, without adding the update to the parameters:
+    /// the body of a partition's group.
+    static func run(_ transforms: [any GradientTransform], _ buffers: TransformBuffers, count: Int, context: StepContext) {
+        let all = 0..<count
+        var index = 0
+        while index < transforms.count {
+            if transforms[index].scope == .whole {
+                transforms[index].apply(buffers, range: all, context: context)
+                index += 1
+                continue
+            }
+            var end = index
+            while end < transforms.count && transforms[end].scope == .elementwise { end += 1 }
+            let group = Array(transforms[index..<end])
+            ParallelChunks.forEachTile(all) { tile in
+                for transform in group { transform.apply(buffers, range: tile, context: context) }
+            }
+            index = end
+        }
     }
 
     @inline(__always)

@@ -1,0 +1,73 @@
+import Tensors
+
+/// Runs a separate optimizer core on each parameter group (optax's `partition`): the group's
+/// gradients and parameters are gathered into one contiguous scratch, its own transforms run there
+/// at its own learning rate, and its update is scattered back.
+///
+/// Each group's transforms are built for a layout of just its parameters, so per-tensor statistics
+/// (trust ratios, factored moments, Muon's orthogonalization) see the same tensors as without groups
+/// and their state is sized to the group. Transforms configured under `optimizer.transforms` run
+/// outside the partition, on the whole model, so a global-norm clip stays global.
+///
+/// The learning rate follows PyTorch's param groups: each group has an absolute base rate, and the
+/// schedule's factor (this step's rate over the top-level base rate) is applied to each group's base.
+public final class ParameterPartition: GradientTransform {
+    public let name = "groups"
+    public let scope = TransformScope.whole
+
+    struct Part {
+        /// `groups.0.`, …, `groups.default.` (the prefix of its state names).
+        let label: String
+        /// The group's slots in the model's buffers: (offset, count), in order.
+        let runs: [(offset: Int, count: Int)]
+        let count: Int
+        let transforms: [any GradientTransform]
+        /// The group's base rate over the top-level base rate.
+        let rateFactor: Double
+    }
+
+    let parts: [Part]
+    public let state: [StateTensor]
+    public let needsOriginalGradients: Bool
+    private let updates: FloatBuffer, parameters: FloatBuffer, originals: FloatBuffer?
+
+    init(parts: [Part]) {
+        self.parts = parts
+        state = parts.flatMap { part in
+            part.transforms.flatMap(\.state).map { StateTensor(name: part.label + $0.name, shape: $0.shape, storage: $0.storage) }
+        }
+        let largest = parts.map(\.count).max() ?? 0
+        needsOriginalGradients = parts.contains { $0.transforms.contains(where: \.needsOriginalGradients) }
+        updates = FloatBuffer(count: largest)
+        parameters = FloatBuffer(count: largest)
+        originals = needsOriginalGradients ? FloatBuffer(count: largest) : nil
+    }
+
+    /// Each group's learning rate, given the schedule's rate for the top-level settings.
+    public func learningRates(scheduled rate: Float) -> [(group: String, rate: Float)] {
+        parts.map { (String($0.label.dropLast()), Float(Double(rate) * $0.rateFactor)) }
+    }
+
+    public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
+        let u = updates.baseAddress, p = parameters.baseAddress, g = originals?.baseAddress
+        for part in parts {
+            var position = 0
+            for run in part.runs {
+                (u + position).update(from: buffers.updates + run.offset, count: run.count)
+                (p + position).update(from: buffers.parameters + run.offset, count: run.count)
+                if let g, let source = buffers.originalGradients { (g + position).update(from: source + run.offset, count: run.count) }
+                position += run.count
+            }
+            var local = context
+            local.learningRate = Float(Double(context.learningRate) * part.rateFactor)
+            for transform in part.transforms { transform.prepare(context: local) }
+            TransformChain.run(part.transforms, TransformBuffers(updates: u, parameters: p, originalGradients: g),
+                               count: part.count, context: local)
+            position = 0
+            for run in part.runs {
+                (buffers.updates + run.offset).update(from: u + position, count: run.count)
+                position += run.count
+            }
+        }
+    }
+}
