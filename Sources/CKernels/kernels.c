@@ -79,25 +79,70 @@ float bb_maximum(const float *x, size_t n) {
     return nan ? NAN : top;
 }
 
-int bb_fixed_accumulate(const float *g, long long *acc, size_t n, int shift, int *non_finite) {
+/* One loop for both entry points; `first` and `clear` are constants there, so each gets its own loop. */
+static inline __attribute__((always_inline)) int fixed_accumulate(float *g, long long *acc, size_t n, int shift,
+                                                                  int first, int clear, int *non_finite) {
     const double scale = ldexp(1.0, shift);
-    uint32_t top = 0;  /* the largest exponent field seen */
+    /* Adding 1.5·2^52 to |y| ≤ 2^51 leaves the double in [2^52, 2^53), where its unit is 1: the addition
+       rounds y to an integer (half to even), and the bit patterns differ by exactly that integer. */
+    const double magic = 0x1.8p52;
+    int64_t magic_bits;
+    memcpy(&magic_bits, &magic, sizeof magic_bits);
+    int32_t top = 0; /* the largest exponent field seen */
     for (size_t i = 0; i < n; ++i) {
-        uint32_t bits;
+        int32_t bits;
         memcpy(&bits, g + i, sizeof bits);
-        const uint32_t field = bits & 0x7f800000u;
+        const int32_t field = bits & 0x7f800000;
         top = field > top ? field : top;
-        if (field != 0x7f800000u) acc[i] += llrint((double)g[i] * scale);
+        const double shifted = (double)g[i] * scale + magic;
+        int64_t term;
+        memcpy(&term, &shifted, sizeof term);
+        term = field == 0x7f800000 ? 0 : term - magic_bits;
+        /* Unsigned addition: a value above its bound (the step is then recomputed) wraps instead of being undefined. */
+        acc[i] = first ? (long long)term : (long long)((uint64_t)acc[i] + (uint64_t)term);
+        if (clear) g[i] = 0;
     }
-    if (top == 0x7f800000u) *non_finite = 1;
+    if (top == 0x7f800000) *non_finite = 1;
     /* Biased field f holds values below 2^(f − 126); zeros and subnormals are below 2^−126. */
-    return top == 0 ? -126 : (int)(top >> 23) - 126;
+    return top == 0 ? -126 : (top >> 23) - 126;
 }
 
-void bb_fixed_to_float(const long long *acc, float *y, size_t n, int shift) {
-    for (size_t i = 0; i < n; ++i) {
-        /* One rounding: the integer to float (exact when it fits 24 bits), then an exact power-of-two scale.
-           Results below float's normal range round again, deterministically. */
-        y[i] = ldexpf((float)acc[i], -shift);
+/* Each compiled twice, for AVX2 and for the baseline, and chosen at load time: every operation is exact
+   or rounds as IEEE 754 says (no contraction), so both give the same integers. */
+__attribute__((target_clones("avx2", "default")))
+int bb_fixed_accumulate(const float *restrict g, long long *restrict acc, size_t n, int shift, int *non_finite) {
+    return fixed_accumulate((float *)g, acc, n, shift, 0, 0, non_finite);
+}
+
+__attribute__((target_clones("avx2", "default")))
+int bb_fixed_take(float *restrict g, long long *restrict acc, size_t n, int shift, int first, int *non_finite) {
+    return first ? fixed_accumulate(g, acc, n, shift, 1, 1, non_finite)
+                 : fixed_accumulate(g, acc, n, shift, 0, 1, non_finite);
+}
+
+/* Blocks of 256: a vectorized pass converts through the 1.5·2^52 identity (exact below 2^51, as every sum
+   is unless values approach their bounds with hundreds of chunks); a block holding a larger integer is
+   redone with the scalar conversion. Either way y[i] is acc[i]·2^−shift rounded once, to nearest. */
+__attribute__((target_clones("avx2", "default")))
+void bb_fixed_to_float(const long long *restrict acc, float *restrict y, size_t n, int shift) {
+    const double scale = ldexp(1.0, -shift);
+    const double magic = 0x1.8p52;
+    int64_t magic_bits;
+    memcpy(&magic_bits, &magic, sizeof magic_bits);
+    for (size_t start = 0; start < n; start += 256) {
+        const size_t end = n - start < 256 ? n : start + 256;
+        uint64_t outside = 0;
+        for (size_t i = start; i < end; ++i) {
+            const int64_t v = acc[i];
+            outside |= ((uint64_t)v + ((uint64_t)1 << 51)) & ~(((uint64_t)1 << 52) - 1); /* 0 iff −2^51 ≤ v < 2^51 */
+            const int64_t bits = (int64_t)((uint64_t)magic_bits + (uint64_t)v);
+            double exact;
+            memcpy(&exact, &bits, sizeof exact);
+            y[i] = (float)((exact - magic) * scale);
+        }
+        if (outside) {
+            /* Rounded to float (nearest), then scaled exactly: with |acc| ≥ 2^51 and shift ≤ 169 the result is normal. */
+            for (size_t i = start; i < end; ++i) y[i] = (float)((double)(float)acc[i] * scale);
+        }
     }
 }

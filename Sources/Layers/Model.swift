@@ -189,11 +189,12 @@ public final class Model {
     /// The reproducible mode's pass: the samples in chunks of `chunk` (the last one shorter), each
     /// chunk's forward and backward computed on its own, on one replica with single-threaded BLAS,
     /// into a zeroed gradient buffer — so a chunk's gradient has the same bits whichever rank,
-    /// micro-batch or thread computes it. `visit` receives each chunk's gradient and loss before the
-    /// buffer is reused; the store's gradients are zero afterwards.
+    /// micro-batch or thread computes it. `visit` receives each chunk's gradient and loss, and must
+    /// leave the buffer zero for the next chunk (`FixedPointGradientSum.take` empties it as it reads);
+    /// the store's gradients are zero afterwards.
     public func forwardBackwardChunks(inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>,
                                       sampleIndices: UnsafeBufferPointer<Int>, count: Int, chunk: Int, seed: UInt64,
-                                      step: Int, visit: (UnsafePointer<Float>, LossSum) -> Void) {
+                                      step: Int, visit: (UnsafeMutablePointer<Float>, LossSum) -> Void) {
         precondition(chunk > 0, "chunk \(chunk) must be positive")
         guard count > 0, let input = inputs.baseAddress, let target = targets.baseAddress,
               let indices = sampleIndices.baseAddress else { return }
@@ -220,9 +221,7 @@ public final class Model {
                     }
                 }
                 for index in 0..<round {
-                    let gradients = replicas[index].store.gradients
-                    visit(gradients.baseAddress, (losses.baseAddress! + index).move())
-                    gradients.zero()
+                    visit(replicas[index].store.gradients.baseAddress, (losses.baseAddress! + index).move())
                 }
             }
             first += round

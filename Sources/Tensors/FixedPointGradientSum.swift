@@ -11,13 +11,14 @@ import CKernels
 /// turned back into floats once.
 ///
 /// **The grid.** Tensor t carries an exponent eₜ, a bound that every chunk value is expected below
-/// (|g| < 2^eₜ). Its values are stored as round(g · 2^sₜ) with sₜ = 62 − L − eₜ, where 2^L ≥ the number
-/// of chunks in a global batch, so each term is below 2^(62−L) and any partial sum below 2^62.
+/// (|g| < 2^eₜ). Its values are stored as round(g · 2^sₜ) with sₜ = M − eₜ and M = min(51, 62 − L),
+/// where 2^L ≥ the number of chunks in a global batch: each term is at most 2^M — 51 bits, so that the
+/// kernel rounds it exactly in double arithmetic, vectorized — and any sum of 2^L terms below 2^62.
 ///
-/// **Precision.** A chunk value keeps all 24 bits of its float when it lies within 2^(38−L) of the
-/// bound (e.g. 2^33 for L = 5); smaller values are rounded to the grid, an absolute error of at most
-/// 2^(eₜ − 63 + L) each. The bound is set after each step to the largest value's exponent plus
-/// `headroomBits` (8), so values within 2^(30−L) of the previous step's largest are exact — far finer
+/// **Precision.** A chunk value keeps all 24 bits of its float when it lies within 2^(M−24) of the
+/// bound (2^27 for up to 2048 chunks); smaller values are rounded to the grid, an absolute error of at
+/// most 2^(eₜ − M − 1) each. The bound is set after each step to the largest value's exponent plus
+/// `headroomBits` (8), so values within 2^(M−32) of the previous step's largest are exact — far finer
 /// than the float32 sum it replaces, whose every addition rounds. The final conversion rounds the
 /// exact integer once (to nearest). A value at or above its bound (a gradient that grew more than
 /// 2^headroomBits in one step) is detected from the exponents every rank agrees on: the step is then
@@ -29,18 +30,37 @@ public final class FixedPointGradientSum {
     public static let initialExponent = 16
     /// At most 2^22 terms: leaves 24 exact bits within 2^16 of the bound, and room for `FixedPointScalar` sums.
     public static let maximumTermBits = 22
+    /// The most bits a term takes: the accumulation kernel's double arithmetic is exact up to 2^51.
+    public static let maximumMagnitudeBits = 51
 
     public let layout: ParameterLayout
     /// L: ⌈log2⌉ of the most chunks a global batch holds.
     public let termBits: Int
     /// eₜ per tensor (layout slot): this step's bound.
-    public private(set) var exponents: [Int]
+    public private(set) var exponents: [Int] {
+        didSet { shifts = exponents.map { Int32(magnitudeBits - $0) } }
+    }
+    /// M = min(51, 62 − L): every term is at most 2^M.
+    public var magnitudeBits: Int { min(Self.maximumMagnitudeBits, 62 - termBits) }
+    /// sₜ per tensor, kept with `exponents` so that adding a chunk allocates nothing.
+    private var shifts: [Int32] = []
     /// Per tensor, the smallest e with every value added since `reset` below 2^e (at least −126).
     public private(set) var observed: [Int]
     /// Whether an infinite or NaN value was added since `reset`.
     public private(set) var sawNonFinite = false
     /// The fixed-point sums, `layout.totalCount` of them, then `scalarCount` integers the caller adds itself.
-    public let values: UnsafeMutableBufferPointer<Int64>
+    /// A sum of no chunks is zero: reading `values` before any `add` or `take` since `reset` zeroes them.
+    public var values: UnsafeMutableBufferPointer<Int64> {
+        if sumsAreStale {
+            storage.update(repeating: 0)
+            sumsAreStale = false
+        }
+        return storage
+    }
+    private let storage: UnsafeMutableBufferPointer<Int64>
+    /// After `reset`, until the first chunk: the sums hold an earlier step's values, which the first
+    /// `take` overwrites instead of adding to (saving a pass over the buffer).
+    private var sumsAreStale = false
     public let scalarCount: Int
 
     /// For sums of at most `terms` gradient buffers of `layout`, with `scalarCount` extra integers
@@ -53,25 +73,27 @@ public final class FixedPointGradientSum {
         termBits = bits
         precondition(bits <= Self.maximumTermBits, "\(terms) terms: at most 2^\(Self.maximumTermBits) are supported")
         exponents = Array(repeating: Self.initialExponent, count: layout.slots.count)
+        shifts = exponents.map { Int32(min(Self.maximumMagnitudeBits, 62 - bits) - $0) }
         observed = Array(repeating: -126, count: layout.slots.count)
         self.scalarCount = scalarCount
-        values = .allocate(capacity: layout.totalCount + scalarCount)
-        reset()
+        storage = .allocate(capacity: layout.totalCount + scalarCount)
+        storage.update(repeating: 0)
     }
 
-    deinit { values.deallocate() }
+    deinit { storage.deallocate() }
 
     /// The extra integers after the sums.
     public var scalars: UnsafeMutableBufferPointer<Int64> {
-        UnsafeMutableBufferPointer(rebasing: values[layout.totalCount...])
+        UnsafeMutableBufferPointer(rebasing: storage[layout.totalCount...])
     }
 
     /// sₜ: the power of two tensor `slot` is scaled by.
-    public func shift(ofSlot slot: Int) -> Int { 62 - termBits - exponents[slot] }
+    public func shift(ofSlot slot: Int) -> Int { magnitudeBits - exponents[slot] }
 
     /// Zero sums and scalars, forget what was observed; the exponents stay.
     public func reset() {
-        values.update(repeating: 0)
+        sumsAreStale = true
+        scalars.update(repeating: 0)
         for t in observed.indices { observed[t] = -126 }
         sawNonFinite = false
     }
@@ -79,12 +101,28 @@ public final class FixedPointGradientSum {
     /// Adds one gradient buffer (laid out as `layout`). Threads split the elements; every element's
     /// term depends on its value and its tensor's shift only.
     public func add(_ gradients: UnsafePointer<Float>) {
-        let slots = layout.slots, total = layout.totalCount
-        let workers = max(1, min(BLAS.threadCount, total / Parallel.minimumWork))
         let sums = values.baseAddress!
-        var shifts: [Int32] = []
-        shifts.reserveCapacity(slots.count)
-        for t in slots.indices { shifts.append(Int32(shift(ofSlot: t))) }
+        accumulate { start, count, shift, nonFinite in
+            bb_fixed_accumulate(gradients + start, sums + start, count, shift, &nonFinite)
+        }
+    }
+
+    /// `add`, leaving `gradients` zero: the buffer a model accumulates each chunk's gradients into is
+    /// emptied in the same pass that reads it.
+    public func take(_ gradients: UnsafeMutablePointer<Float>) {
+        let first: Int32 = sumsAreStale ? 1 : 0
+        sumsAreStale = false
+        let sums = storage.baseAddress!
+        accumulate { start, count, shift, nonFinite in
+            bb_fixed_take(gradients + start, sums + start, count, shift, first, &nonFinite)
+        }
+    }
+
+    /// Runs `kernel(start, count, shift, &nonFinite)` over every tensor's elements, split between
+    /// threads, and records the exponents it returns.
+    private func accumulate(_ kernel: (Int, Int, Int32, inout Int32) -> Int32) {
+        let slots = layout.slots, total = layout.totalCount, shifts = shifts
+        let workers = max(1, min(BLAS.threadCount, total / Parallel.minimumWork))
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: workers * (slots.count + 1)) { rows in
             Parallel.forEachTask(workers) { worker in
                 let row = rows.baseAddress! + worker * (slots.count + 1)
@@ -96,7 +134,7 @@ public final class FixedPointGradientSum {
                         row[t] = -126
                         continue
                     }
-                    row[t] = bb_fixed_accumulate(gradients + start, sums + start, end - start, shifts[t], &nonFinite)
+                    row[t] = kernel(start, end - start, shifts[t], &nonFinite)
                 }
                 row[slots.count] = nonFinite
             }

@@ -97,8 +97,8 @@ public final class Trainer {
         reducer = GradientReducer(communicator: world, bucketBytes: configuration.bucketBytes)
         faults = FaultInjector(configuration.faults, rank: world.rank, gradientCount: model.store.gradients.count)
         if configuration.reproducible {
-            let chunks = (configuration.globalBatch + plan.chunk - 1) / plan.chunk
-            exactSum = FixedPointGradientSum(layout: model.layout, terms: chunks, scalarCount: ExactScalars.count)
+            exactSum = FixedPointGradientSum(layout: model.layout, terms: configuration.chunksPerGlobalBatch,
+                                             scalarCount: ExactScalars.count)
             stepBatches = StepBatches()
         } else {
             exactSum = nil
@@ -238,7 +238,7 @@ public final class Trainer {
                 batches.withBatch(index) { inputs, targets, indices, count in
                     model.forwardBackwardChunks(inputs: inputs, targets: targets, sampleIndices: indices, count: count,
                                                 chunk: plan.chunk, seed: configuration.seed, step: step) { gradients, chunkLoss in
-                        exact.add(gradients)
+                        exact.take(gradients)
                         loss.add(chunkLoss)
                     }
                 }

@@ -52,8 +52,71 @@ final class FixedPointGradientSumTests: XCTestCase {
             }
         }
         // The bound is far below float32's own rounding for all but the tiniest values: with bound 2^16 and
-        // L = 4, the grid step is 2^-42 ≈ 2.3e-13.
-        XCTAssertEqual(exact.shift(ofSlot: 0), 62 - 4 - FixedPointGradientSum.initialExponent)
+        // L = 4, terms take 51 bits and the grid step is 2^-35 ≈ 2.9e-11.
+        XCTAssertEqual(exact.magnitudeBits, 51)
+        XCTAssertEqual(exact.shift(ofSlot: 0), 51 - FixedPointGradientSum.initialExponent)
+    }
+
+    /// The kernel's integers, exactly: half a grid step rounds to even, and a value just below the bound
+    /// becomes a term just below 2^51 (the largest the double arithmetic rounds exactly), of either sign.
+    func testTermsRoundHalfToEvenUpToTheLimit() {
+        let exact = FixedPointGradientSum(layout: Self.layout, terms: 16)
+        exact.setExponents([0, 0, 0])  // grid 2^-51 in every tensor
+        var chunk = [Float](repeating: 0, count: Self.layout.totalCount)
+        let below = Float(1).nextDown  // 1 − 2^-24, the largest value under the bound 2^0
+        chunk[0] = below
+        chunk[1] = -below
+        chunk[2] = 0x1.8p-51  // 1.5 steps → 2
+        chunk[3] = 0x1.4p-50  // 2.5 steps → 2
+        chunk[4] = -0x1.4p-50  // −2.5 steps → −2
+        chunk[5] = 0x1.cp-52  // 0.875 steps → 1
+        chunk.withUnsafeBufferPointer { exact.add($0.baseAddress!) }
+        chunk.withUnsafeBufferPointer { exact.add($0.baseAddress!) }
+        XCTAssertFalse(exact.overflowed)
+        let limit = Int64(1) << 51, term = limit - (limit >> 24)
+        XCTAssertEqual(Array(exact.values[0..<6]), [2 * term, -2 * term, 4, 4, -4, 2])
+        var out = [Float](repeating: .nan, count: Self.layout.totalCount)
+        out.withUnsafeMutableBufferPointer { exact.write(into: $0.baseAddress!) }
+        XCTAssertEqual(Array(out[0..<6]), [2 * below, -2 * below, 0x1p-49, 0x1p-49, -0x1p-49, 0x1p-50])
+    }
+
+    /// The final conversion rounds each integer once, to nearest even, on both of its paths: integers
+    /// below 2^51 (the vectorized one) and a block holding a larger one (the scalar one).
+    func testConversionRoundsOnceOnBothPaths() {
+        let exact = FixedPointGradientSum(layout: Self.layout, terms: 16)
+        exact.setExponents([0, 0, 0])
+        let shift = exact.shift(ofSlot: 2), start = Self.layout.slots[2].offset
+        let small: [Int64] = [(1 << 24) + 1, (1 << 24) + 3, -((1 << 25) + 2), 12_345_678_901, (1 << 51) - 1, -(1 << 51)]
+        let large: [Int64] = [(1 << 60) + 1, -(1 << 61) - (1 << 37), (1 << 62) - 1]
+        let values = exact.values
+        for (i, v) in small.enumerated() { values[start + i] = v }  // block 0: all below 2^51
+        for (i, v) in (small + large).enumerated() { values[start + 512 + i] = v }  // block 2: some above
+        var out = [Float](repeating: .nan, count: Self.layout.totalCount)
+        out.withUnsafeMutableBufferPointer { exact.write(into: $0.baseAddress!) }
+        func expected(_ v: Int64) -> Float { Float(v) * Float(sign: .plus, exponent: -shift, significand: 1) }
+        XCTAssertEqual(out[start..<(start + small.count)].map(\.bitPattern), small.map { expected($0).bitPattern })
+        XCTAssertEqual(out[(start + 512)..<(start + 512 + small.count + large.count)].map(\.bitPattern),
+                       (small + large).map { expected($0).bitPattern })
+    }
+
+    /// `take` is `add` that empties the chunk's buffer, and after a `reset` it overwrites the previous
+    /// step's sums rather than adding to them; a sum of nothing reads as zero.
+    func testTakeAddsAndEmptiesTheBuffer() {
+        let chunks = Self.chunks(3, seed: 21)
+        let added = FixedPointGradientSum(layout: Self.layout, terms: 16)
+        for chunk in chunks { chunk.withUnsafeBufferPointer { added.add($0.baseAddress!) } }
+        let taken = FixedPointGradientSum(layout: Self.layout, terms: 16)
+        for step in 0..<2 {
+            taken.reset()
+            if step == 1 { XCTAssertTrue(taken.values.allSatisfy { $0 == 0 }, "no chunk yet: zero") }
+            for chunk in chunks {
+                var buffer = chunk
+                buffer.withUnsafeMutableBufferPointer { taken.take($0.baseAddress!) }
+                XCTAssertTrue(buffer.allSatisfy { $0 == 0 })
+            }
+            XCTAssertEqual(Array(taken.values), Array(added.values), "step \(step)")
+            XCTAssertEqual(taken.observed, added.observed)
+        }
     }
 
     /// Any order and any grouping (three "ranks" whose integer sums are added afterwards) give the same bits.

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The reproducible mode's cost: the shipped MLP and CNN on 2 ranks × 1 thread, trained with float sums and with
-# distributed.reproducible (chunk 16), alternating in one sitting; median per-step samples/s of each and their ratio.
-# Usage: launch/bench/reproducible.sh [STEPS] [ROUNDS]
+# distributed.reproducible (the default chunk, or CHUNK), alternating in one sitting; median per-step samples/s of
+# each and their ratio.
+# Usage: launch/bench/reproducible.sh [STEPS] [ROUNDS] [CHUNK]   (CONFIGS="fashion-mlp" to measure one model)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 steps=${1:-200}
 rounds=${2:-3}
+chunk=()
+[[ -n ${3:-} ]] && chunk=(--set distributed.chunk="$3")
 binary=$(launch/setup.sh | tail -n 1)
 root=()
 [[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
@@ -18,13 +21,16 @@ s = [json.loads(l) for l in open(sys.argv[1])]
 s = [r for r in s if r.get('type') == 'step'][10:]
 print(statistics.median(r['samples_per_s'] for r in s))" "$1/metrics.jsonl"
 }
-for config in fashion-mlp fashion-cnn; do
+for config in ${CONFIGS:-fashion-mlp fashion-cnn}; do
     default=() exact=()
     for ((round = 0; round < rounds; round++)); do
         for mode in false true; do
+            extra=()
+            if [[ $mode == true ]]; then extra=("${chunk[@]}"); fi
             OPENBLAS_NUM_THREADS=1 mpirun "${root[@]}" -np 2 --bind-to core -x OPENBLAS_NUM_THREADS "$binary" train \
                 --config "configs/$config.yaml" --run-dir "$out/$mode" --overwrite --quiet \
-                --set train.steps="$steps" --set train.eval_every=1000000 --set distributed.reproducible="$mode" >/dev/null
+                --set train.steps="$steps" --set train.eval_every=1000000 --set distributed.reproducible="$mode" \
+                "${extra[@]}" >/dev/null
             if [[ $mode == true ]]; then exact+=("$(median_rate "$out/$mode")"); else default+=("$(median_rate "$out/$mode")"); fi
         done
     done

@@ -26,8 +26,13 @@ float bb_tanh(float x);
 /// each term depends on g[i] and shift alone and integer addition makes the sum independent of order.
 /// Returns the smallest e ≥ −126 with |g[i]| < 2^e for every finite element (frexp's exponent of the
 /// largest); sets *non_finite (and skips the element) for an infinite or NaN one.
-/// A caller keeps |g[i]| < 2^(62 − shift − log2 terms) (the exponent check), so no sum overflows.
+/// Exact while |g[i]| · 2^shift ≤ 2^51; a caller keeps it there and its sums below 2^63 (the exponent
+/// check), and recomputes when a value exceeded it (the term is then meaningless, never undefined).
 int bb_fixed_accumulate(const float *g, long long *acc, size_t n, int shift, int *non_finite);
+/// bb_fixed_accumulate that also zeroes g[i] once read (the next chunk's gradients accumulate into a zero
+/// buffer), and with `first` stores the terms instead of adding them (acc need not be zeroed): one pass
+/// over each buffer where zeroing them separately would take two more.
+int bb_fixed_take(float *g, long long *acc, size_t n, int shift, int first, int *non_finite);
 /// y[i] = acc[i] · 2^−shift, rounded once to float (nearest, ties to even).
 void bb_fixed_to_float(const long long *acc, float *y, size_t n, int shift);
 
