@@ -25,6 +25,26 @@ final class ConfigErrorTests: XCTestCase {
         XCTAssertEqual(valid, OptimizerCatalog.names)
     }
 
+    /// Lookahead's pullback_momentum needs one momentum buffer over the whole model: an inner optimizer
+    /// split into groups is refused by name, and an unknown mode lists the library's three.
+    func testLookaheadPullbackNeedsAnUngroupedInnerOptimizer() {
+        let groups = ConfigValue.list([.map(ConfigMap([("params", .string("*")), ("lr", .double(0.01))]))])
+        let inner = ConfigMap([("optimizer", .string("sgd")), ("lr", .double(0.05)), ("momentum", .double(0.9)),
+                               ("groups", groups)])
+        guard case .invalid(let key, let reason)? = error([("name", .string("lookahead")), ("pullback_momentum", .string("pullback")),
+                                                           ("inner", .map(inner))]) else {
+            return XCTFail("expected invalid")
+        }
+        XCTAssertEqual(key, "optimizer.pullback_momentum")
+        XCTAssertTrue(reason.contains("groups"), reason)
+        guard case .invalidChoice(_, let value, let valid)? = error([("name", .string("lookahead")), ("pullback_momentum", .string("back")),
+                                                                    ("inner", .map(ConfigMap([("optimizer", .string("sgd"))])))]) else {
+            return XCTFail("expected invalidChoice")
+        }
+        XCTAssertEqual(value, "back")
+        XCTAssertEqual(valid, ["none", "reset", "pullback"])
+    }
+
     func testUnknownSettingSuggestsClosest() {
         guard case .unknownKey(let key, let suggestion, let valid)? =
             error([("name", .string("adamw")), ("weight_decy", .double(0.1))]) else { return XCTFail("expected unknownKey") }

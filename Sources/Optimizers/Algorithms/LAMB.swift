@@ -2,7 +2,8 @@ import Foundation
 import Tensors
 
 /// LAMB as pytorch_optimizer.Lamb 4.1.0 computes it (You et al., arXiv 1904.00962): m ← β₁m + β₃g (β₃ = 1−β₁ with grad_averaging, else 1), v ← β₂v + (1−β₂)g²;
-/// p ← p(1 − lr·λ) decoupled; r = m/(√v + ε); trust = min(‖p‖, 10)/(‖r‖ + ε) per tensor
+/// p ← p(1 − lr·λ) decoupled; r = m/(√v + ε), plus λp when the decay is coupled (the library adds it to
+/// the update, not the gradient, so the moments never see it and the trust ratio does); trust = min(‖p‖, 10)/(‖r‖ + ε) per tensor
 /// (1 if either norm is 0, or with `adam`); p ← p − lr/(1−β₁ᵗ)·trust·r — only the step size is
 /// bias-corrected, the trust ratio sees the uncorrected r (matches the reference trajectory).
 public final class LAMB: GradientTransform {
@@ -37,7 +38,6 @@ public final class LAMB: GradientTransform {
         for slot in layout.slots {
             let g = buffers.updates + slot.offset, p = buffers.parameters + slot.offset
             let ms = m.baseAddress + slot.offset, vs = v.baseAddress + slot.offset, n = slot.count
-            if !s.weightDecouple && s.weightDecay > 0 { for i in 0..<n { g[i] += s.weightDecay * p[i] } }
             // Four lanes at a time: a scalar square root keeps its errno branch and never vectorizes.
             let beta1 = SIMD4<Float>(repeating: s.beta1), beta3 = SIMD4<Float>(repeating: b3)
             let beta2 = SIMD4<Float>(repeating: s.beta2), keep2 = SIMD4<Float>(repeating: 1 - s.beta2)
@@ -59,6 +59,7 @@ public final class LAMB: GradientTransform {
                 g[i] = ms[i] / (vs[i].squareRoot() + s.epsilon)
                 i += 1
             }
+            if !s.weightDecouple && s.weightDecay > 0 { for i in 0..<n { g[i] += s.weightDecay * p[i] } }
             let weightNorm = min(Float(VectorMath.sumOfSquares(p, n).squareRoot()) * decayFactor, LAMB.weightNormClamp)
             let updateNorm = Float(VectorMath.sumOfSquares(g, n).squareRoot())
             var trust: Float = weightNorm == 0 || updateNorm == 0 ? 1 : weightNorm / (updateNorm + s.epsilon)

@@ -54,10 +54,12 @@ extension OptimizerCatalog {
                                weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)))])
         },
         Entry(name: "adafactor", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
-            .transforms([ScaleByAdafactor(layout: layout, settings: try ScaleByAdafactor.settings(from: s))])
+            try libraryFlags(s)
+            return .transforms([ScaleByAdafactor(layout: layout, settings: try ScaleByAdafactor.settings(from: s))])
         },
         Entry(name: "sm3", defaultLearningRate: 0.1) { s, layout throws(ConfigError) in
-            .transforms([ScaleBySM3(layout: layout, momentum: Float(try s.rate("momentum", default: 0)),
+            try libraryFlags(s)
+            return .transforms([ScaleBySM3(layout: layout, momentum: Float(try s.rate("momentum", default: 0)),
                                     beta: Float(try s.double("beta", default: 0, range: 0...1)),
                                     epsilon: Float(try s.nonNegative("eps", default: 1e-30))),
                          ScaleByLearningRate()])
@@ -74,13 +76,18 @@ extension OptimizerCatalog {
             settings.gradAveraging = try s.bool("grad_averaging", default: true)
             settings.adam = try s.bool("adam", default: false)
             try s.fixedBool("rectify", supported: false)
+            // Read by the reference only with rectify.
+            _ = try s.int("n_sma_threshold", default: 5, range: 1...Int.max)
+            _ = try s.bool("degenerated_to_sgd", default: false)
             try s.fixedBool("pre_norm", supported: false)
             // Only read by the reference together with pre_norm; use the clip_norm transform instead.
             _ = try s.nonNegative("max_grad_norm", default: 1)
+            try libraryFlags(s)
             return .transforms([LAMB(layout: layout, settings: settings)])
         },
         Entry(name: "amos", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
-            .transforms([Amos(layout: layout, beta: Float(try s.rate("beta", default: 0.999)),
+            try libraryFlags(s)
+            return .transforms([Amos(layout: layout, beta: Float(try s.rate("beta", default: 0.999)),
                               momentum: Float(try s.rate("momentum", default: 0)),
                               extraL2: Float(try s.nonNegative("extra_l2", default: 0)),
                               cCoefficient: Float(try s.nonNegative("c_coef", default: 0.25)),
@@ -179,9 +186,21 @@ extension OptimizerCatalog {
         Entry(name: "lookahead", defaultLearningRate: 1e-3, innerKey: "inner") { s, layout throws(ConfigError) in
             let k = try s.int("k", default: 5, range: 1...Int.max)
             let alpha = try s.double("alpha", default: 0.5, range: 0...1)
-            _ = try s.choice("pullback_momentum", default: "none", from: ["none"])
+            let modes = Lookahead.PullbackMomentum.allCases.map(\.rawValue)
+            let mode = Lookahead.PullbackMomentum(rawValue: try s.choice("pullback_momentum", default: "none", from: modes))!
             let inner = try make(section: try innerSection(s), layout: layout)
-            return .optimizer(Lookahead(inner: inner, layout: layout, k: k, alpha: Float(alpha)))
+            var momentum: FloatBuffer?
+            if mode != .none {
+                // The buffer must span the whole layout: an inner optimizer split into groups (Muon's
+                // branches, optimizer.groups) keeps one per group, which the library would pull back per group.
+                guard let chain = inner as? TransformChain, !chain.transforms.contains(where: { $0 is ParameterPartition }) else {
+                    throw .invalid(key: s.qualified("pullback_momentum"),
+                                   reason: "\(mode.rawValue) needs an inner optimizer without groups; \(inner.name) has them")
+                }
+                momentum = chain.transforms.lazy.compactMap { ($0 as? HoldsMomentumBuffer)?.momentumBuffer }.first
+            }
+            return .optimizer(Lookahead(inner: inner, layout: layout, k: k, alpha: Float(alpha),
+                                        pullbackMomentum: mode, momentum: momentum))
         },
     ]
 
@@ -216,14 +235,20 @@ extension OptimizerCatalog {
     /// by default (p ← p(1 − lr·λ), or p(1 − λ) with `fixed_decay`), else added to the gradient before
     /// `core` (`weight_decouple: false`); then the scale by −lr. Also takes the library's common
     /// `maximize` (only false) and `foreach` (how it batches kernels; no effect on the arithmetic).
+    /// pytorch_optimizer's flags on every class: `maximize` (only false) and `foreach` (how it batches
+    /// kernels; no effect on the arithmetic).
+    static func libraryFlags(_ s: ConfigSection) throws(ConfigError) {
+        try s.fixedBool("maximize", supported: false)
+        s.declare("foreach")
+    }
+
     static func libraryDecay(_ core: any GradientTransform, _ s: ConfigSection, defaultDecay: Double) throws(ConfigError)
         -> [any GradientTransform]
     {
         let weightDecay = Float(try s.nonNegative("weight_decay", default: defaultDecay))
         let decouple = try s.bool("weight_decouple", default: true)
         let fixed = try s.bool("fixed_decay", default: false)
-        try s.fixedBool("maximize", supported: false)
-        s.declare("foreach")
+        try libraryFlags(s)
         guard weightDecay > 0 else { return [core, ScaleByLearningRate()] }
         if !decouple { return [AddDecayedWeights(weightDecay: weightDecay), core, ScaleByLearningRate()] }
         if fixed { return [core, ScaleByLearningRate(), DecoupledWeightDecay(weightDecay: weightDecay, fixedDecay: true)] }
