@@ -146,17 +146,28 @@ public final class Model {
     /// Targets per sample, as the task defines them.
     public var targetsPerSample: Int { task.targetsPerSample }
 
+    /// The base addresses of a training pass's buffers, checked to hold `count` samples; nil when there
+    /// is nothing to do.
+    private func samplePointers(_ inputs: UnsafeBufferPointer<Float>, _ targets: UnsafeBufferPointer<Int32>,
+                                _ sampleIndices: UnsafeBufferPointer<Int>, count: Int, caller: String)
+        -> (UnsafePointer<Float>, UnsafePointer<Int32>, UnsafePointer<Int>)?
+    {
+        guard count > 0, let input = inputs.baseAddress, let target = targets.baseAddress,
+              let indices = sampleIndices.baseAddress else { return nil }
+        precondition(inputs.count >= count * inputCount && targets.count >= count * targetsPerSample
+                     && sampleIndices.count >= count, "\(caller): buffers shorter than \(count) samples")
+        return (input, target, indices)
+    }
+
     /// Forward, summed loss, backward accumulating into `store.gradients` (never zeroes them).
     /// `targets` holds `targetsPerSample` per sample. `sampleIndices` are GLOBAL dataset indices
     /// (dropout keys); `step` is the optimizer step (dropout key).
     public func forwardBackward(inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>,
                                 sampleIndices: UnsafeBufferPointer<Int>, count: Int, seed: UInt64,
                                 step: Int) -> LossSum {
-        guard count > 0, let input = inputs.baseAddress, let target = targets.baseAddress,
-              let indices = sampleIndices.baseAddress else { return LossSum() }
+        guard let (input, target, indices) = samplePointers(inputs, targets, sampleIndices, count: count,
+                                                            caller: "forwardBackward") else { return LossSum() }
         let perSample = targetsPerSample
-        precondition(inputs.count >= count * inputCount && targets.count >= count * perSample
-                     && sampleIndices.count >= count, "forwardBackward: buffers shorter than \(count) samples")
         let replicaCount = replicaCount(count)
         prepare(count, replicaCount: replicaCount)
         // The first replica accumulates straight into the store; the others' buffers are zero between
@@ -196,11 +207,9 @@ public final class Model {
                                       sampleIndices: UnsafeBufferPointer<Int>, count: Int, chunk: Int, seed: UInt64,
                                       step: Int, visit: (UnsafeMutablePointer<Float>, LossSum) -> Void) {
         precondition(chunk > 0, "chunk \(chunk) must be positive")
-        guard count > 0, let input = inputs.baseAddress, let target = targets.baseAddress,
-              let indices = sampleIndices.baseAddress else { return }
+        guard let (input, target, indices) = samplePointers(inputs, targets, sampleIndices, count: count,
+                                                            caller: "forwardBackwardChunks") else { return }
         let perSample = targetsPerSample, inputCount = inputCount, task = task
-        precondition(inputs.count >= count * inputCount && targets.count >= count * perSample
-                     && sampleIndices.count >= count, "forwardBackwardChunks: buffers shorter than \(count) samples")
         let chunks = (count + chunk - 1) / chunk
         let replicaCount = max(1, min(threads, chunks))
         prepare(chunk * replicaCount, replicaCount: replicaCount)

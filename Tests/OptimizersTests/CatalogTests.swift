@@ -52,25 +52,8 @@ final class CatalogTests: XCTestCase {
         let problem = Quadratic()
         for name in OptimizerCatalog.names {
             let optimizer = try makeOptimizer(Self.settings(name), layout: problem.layout)
-            let parameters = problem.start(), gradients = FloatBuffer(count: problem.layout.totalCount)
-            func run(_ steps: ClosedRange<Int>) {
-                for step in steps {
-                    let loss = problem.gradient(parameters, into: gradients)
-                    optimizer.step(parameters: parameters, gradients: gradients,
-                                   context: StepContext(step: step, learningRate: 0.01, loss: loss))
-                }
-            }
-            run(1...3)
-            XCTAssertFalse(optimizer.state.isEmpty && !["sgd"].contains(name), "\(name) reports no state")
-            let saved = optimizer.state.map { $0.storage.array }, savedParameters = parameters.array
-            run(4...7)
-            let first = parameters.array
-            for (tensor, values) in zip(optimizer.state, saved) {
-                values.withUnsafeBufferPointer { tensor.storage.baseAddress.update(from: $0.baseAddress!, count: values.count) }
-            }
-            for i in 0..<parameters.count { parameters[i] = savedParameters[i] }
-            run(4...7)
-            XCTAssertEqual(parameters.array.map(\.bitPattern), first.map(\.bitPattern), "\(name) did not restore exactly")
+            let (saved, _) = assertStateRestoresBitExactly(optimizer, on: problem, label: name)
+            XCTAssertFalse(saved.isEmpty && !["sgd"].contains(name), "\(name) reports no state")
             let names = optimizer.state.map(\.name)
             XCTAssertEqual(Set(names).count, names.count, "\(name) has duplicate state names \(names)")
         }

@@ -1,6 +1,7 @@
 import Configuration
 import Optimizers
 import Tensors
+import XCTest
 
 /// A small least-squares problem over a layout with a 2-D weight and a bias.
 struct Quadratic {
@@ -42,4 +43,32 @@ func section(_ entries: [(String, ConfigValue)], path: String = "optimizer") -> 
 
 func makeOptimizer(_ entries: [(String, ConfigValue)], layout: ParameterLayout) throws -> any Optimizer {
     try OptimizerCatalog.make(section: section(entries), layout: layout)
+}
+
+/// Steps `optimizer` three times on `problem`, saves its state and the parameters, steps four more,
+/// restores both and repeats those four: the parameters must come out bit for bit the same. Returns
+/// the saved state and whether the four steps moved the parameters at all.
+@discardableResult
+func assertStateRestoresBitExactly(_ optimizer: any Optimizer, on problem: Quadratic, label: String,
+                                   file: StaticString = #filePath, line: UInt = #line) -> (state: [[Float]], moved: Bool) {
+    let parameters = problem.start(), gradients = FloatBuffer(count: problem.layout.totalCount)
+    func run(_ steps: ClosedRange<Int>) {
+        for step in steps {
+            let loss = problem.gradient(parameters, into: gradients)
+            optimizer.step(parameters: parameters, gradients: gradients,
+                           context: StepContext(step: step, learningRate: 0.01, loss: loss))
+        }
+    }
+    run(1...3)
+    let saved = optimizer.state.map { $0.storage.array }, savedParameters = parameters.array
+    run(4...7)
+    let first = parameters.array
+    for (tensor, values) in zip(optimizer.state, saved) {
+        values.withUnsafeBufferPointer { tensor.storage.baseAddress.update(from: $0.baseAddress!, count: values.count) }
+    }
+    for i in 0..<parameters.count { parameters[i] = savedParameters[i] }
+    run(4...7)
+    XCTAssertEqual(parameters.array.map(\.bitPattern), first.map(\.bitPattern), "\(label) did not restore exactly",
+                   file: file, line: line)
+    return (saved, first != savedParameters)
 }

@@ -4,6 +4,7 @@ import Tensors
 extension OptimizerCatalog {
     static let entries: [Entry] = [
         Entry(name: "sgd", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            try torchFlags(s)
             let momentum = try s.nonNegative("momentum", default: 0)
             let dampening = try s.double("dampening", default: 0, range: 0...1)
             let weightDecay = try s.nonNegative("weight_decay", default: 0)
@@ -20,12 +21,15 @@ extension OptimizerCatalog {
             return .transforms(chain + [ScaleByLearningRate()])
         },
         Entry(name: "adam", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
-            try adamChain(s, layout, defaultDecay: 0, decoupledByDefault: false)
+            try torchFlags(s)
+            return try adamChain(s, layout, defaultDecay: 0, decoupledByDefault: false)
         },
         Entry(name: "adamw", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
-            try adamChain(s, layout, defaultDecay: 1e-2, decoupledByDefault: true)
+            try torchFlags(s)
+            return try adamChain(s, layout, defaultDecay: 1e-2, decoupledByDefault: true)
         },
         Entry(name: "nadam", defaultLearningRate: 2e-3) { s, layout throws(ConfigError) in
+            try torchFlags(s)
             let betas = try s.betas(default: [0.9, 0.999])
             let eps = try s.nonNegative("eps", default: 1e-8)
             let weightDecay = Float(try s.nonNegative("weight_decay", default: 0))
@@ -235,6 +239,13 @@ extension OptimizerCatalog {
     /// by default (p ← p(1 − lr·λ), or p(1 − λ) with `fixed_decay`), else added to the gradient before
     /// `core` (`weight_decouple: false`); then the scale by −lr. Also takes the library's common
     /// `maximize` (only false) and `foreach` (how it batches kernels; no effect on the arithmetic).
+    /// torch.optim's keyword-only flags: `maximize` (only false); `foreach`, `fused` (which kernels run),
+    /// `capturable` (CUDA graphs) and `differentiable` (autograd through the step) change nothing here.
+    static func torchFlags(_ s: ConfigSection) throws(ConfigError) {
+        try s.fixedBool("maximize", supported: false)
+        for key in ["foreach", "fused", "capturable", "differentiable"] { s.declare(key) }
+    }
+
     /// pytorch_optimizer's flags on every class: `maximize` (only false) and `foreach` (how it batches
     /// kernels; no effect on the arithmetic).
     static func libraryFlags(_ s: ConfigSection) throws(ConfigError) {
