@@ -48,7 +48,11 @@ public enum BLASCoreSelection {
         setenv(markerKey, "1", 1)
         let arguments = CommandLine.arguments
         var cArguments = arguments.map { strdup($0) } + [nil]
-        execv("/proc/self/exe", &cArguments)
+        // The resolved path rather than /proc/self/exe itself, so the process keeps its name in ps,
+        // top and pgrep ("bigbatch", not "exe").
+        var target = [CChar](repeating: 0, count: 4097)
+        let length = readlink("/proc/self/exe", &target, target.count - 1)
+        execv(length > 0 ? target : Array("/proc/self/exe".utf8CString), &cArguments)
         // exec failed: carry on with OpenBLAS's own choice.
         for pointer in cArguments { free(pointer) }
     }

@@ -45,8 +45,13 @@ public enum ProcessRunner {
 
     /// Runs another program (`tool` and its arguments, found through `/usr/bin/env` when not a path).
     public static func runTool(_ tool: String, _ arguments: [String], timeout: Double = 120) throws -> ProcessResult {
+        try startTool(tool, arguments).wait(timeout: timeout)
+    }
+
+    /// `runTool` that returns at once; `wait(timeout:)` collects the result.
+    public static func startTool(_ tool: String, _ arguments: [String]) throws -> RunningProcess {
         let command = tool == "/usr/bin/env" ? arguments : [tool] + arguments
-        return try launch(command, environment: [:], in: nil).wait(timeout: timeout)
+        return try launch(command, environment: [:], in: nil)
     }
 
     private static func launch(_ command: [String], environment: [String: String], in directory: URL?) throws

@@ -1,0 +1,143 @@
+import Checkpoints
+import Foundation
+import TestSupport
+import XCTest
+
+/// Training across hosts for real: `launch/cluster.sh` makes test hosts out of network namespaces
+/// joined by a bridge, and OpenMPI runs over TCP between them, its remote commands started inside
+/// each host's namespace. Needs root (CI runs as root); elsewhere the tests are skipped, and say so.
+final class MultiHostTests: XCTestCase {
+    private var directory: URL!
+    /// The cluster's name: this process's, so that concurrent test runs never share hosts.
+    private let cluster = "t\(getpid() % 10_000_000)"
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static var clusterScript: String { repository.appendingPathComponent("launch/cluster.sh").path }
+
+    override func setUpWithError() throws {
+        guard getuid() == 0 else { throw XCTSkip("network namespaces need root: the test hosts cannot be made") }
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bigbatch-hosts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        if getuid() == 0 { _ = try? ProcessRunner.runTool(Self.clusterScript, ["down", "--name", cluster]) }
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    private func up(_ hosts: Int, _ extra: [String] = []) throws -> String {
+        let result = try ProcessRunner.runTool(Self.clusterScript, ["up", "\(hosts)", "--name", cluster] + extra)
+        XCTAssertEqual(result.status, 0, result.error)
+        let hostfile = "/run/bigbatch-cluster/\(cluster)/hostfile"
+        XCTAssertEqual(try String(contentsOfFile: hostfile, encoding: .utf8).split(separator: "\n").count, hosts)
+        return hostfile
+    }
+
+    private func configuration(steps: Int, reproducible: Bool) throws -> URL {
+        let url = directory.appendingPathComponent("\(UUID().uuidString.prefix(8)).yaml")
+        try """
+        model: {kind: mlp, hidden: [48], activation: relu, dropout: 0.2}
+        data: {dataset: fashion-mnist, last_batch: drop}
+        batch: {global: 80, micro: 16}
+        train: {steps: \(steps), seed: 11, eval_every: 1000000, checksum_every: 10}
+        optimizer: {name: adamw, lr: 0.003, weight_decay: 0.01}
+        checkpoint: {every: 10, keep: 2}
+        \(reproducible ? "distributed: {reproducible: true, chunk: 16}" : "")
+        """.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    /// `bigbatch ARGUMENTS` on `ranks` ranks, one per test host, started from host 0 over TCP.
+    private func startAcrossHosts(_ ranks: Int, hostfile: String, _ arguments: [String]) throws -> RunningProcess {
+        try ProcessRunner.startTool(Self.clusterScript, ["run", "--name", cluster, "mpirun", "--hostfile", hostfile,
+                                                         "-np", "\(ranks)", "-x", "OPENBLAS_NUM_THREADS=1",
+                                                         try ProcessRunner.executable.path] + arguments)
+    }
+
+    private func trainAcrossHosts(_ ranks: Int, hostfile: String, config: URL, run: URL, _ extra: [String] = [])
+        throws -> [String: [Float]]
+    {
+        let job = try startAcrossHosts(ranks, hostfile: hostfile,
+                                       ["train", "--config", config.path, "--run-dir", run.path, "--quiet"] + extra)
+        let result = job.wait(timeout: 300)
+        XCTAssertEqual(result.status, 0, "\(ranks) hosts:\n\(result.error)")
+        return try TrainingRun.tensors(in: run.appendingPathComponent("final.safetensors"))
+    }
+
+    /// The reproducible mode on 2 and 3 hosts — 5 chunks of 16 per step, shared 3 + 2 and 2 + 2 + 1 —
+    /// gives the one-process run's bits; the float mode across 2 hosts gives the bits of the same 2 ranks
+    /// on one host, since TCP changes where sums travel, not their order.
+    func testTrainingAcrossHostsMatchesOneHost() throws {
+        let hostfile = try up(3)
+        let exact = try configuration(steps: 12, reproducible: true)
+        let single = try TrainingRun.finalTensors(config: exact, runDirectory: directory.appendingPathComponent("one"), ranks: 1)
+        for hosts in [2, 3] {
+            let across = try trainAcrossHosts(hosts, hostfile: hostfile, config: exact,
+                                              run: directory.appendingPathComponent("exact-\(hosts)"))
+            XCTAssertEqual(Set(across.keys), Set(single.keys))
+            for (tensor, values) in single {
+                XCTAssertEqual(across[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor) on \(hosts) hosts")
+            }
+        }
+        let float = try configuration(steps: 12, reproducible: false)
+        let local = try TrainingRun.finalTensors(config: float, runDirectory: directory.appendingPathComponent("local"), ranks: 2)
+        let across = try trainAcrossHosts(2, hostfile: hostfile, config: float, run: directory.appendingPathComponent("float-2"))
+        for (tensor, values) in local {
+            XCTAssertEqual(across[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor): float sums across hosts")
+        }
+    }
+
+    /// Over links limited to 50 Mbit/s (`--rate`, a token bucket on each host's interface) the job is
+    /// slower and its bits the same.
+    func testRateLimitedLinksTrainTheSameBits() throws {
+        let hostfile = try up(2, ["--rate", "50mbit"])
+        let qdisc = try ProcessRunner.runTool("ip", ["netns", "exec", "\(cluster)-h1", "tc", "qdisc", "show", "dev", "eth0"])
+        XCTAssertTrue(qdisc.output.contains("tbf") && qdisc.output.contains("50Mbit"), qdisc.output)
+        let exact = try configuration(steps: 6, reproducible: true)
+        let single = try TrainingRun.finalTensors(config: exact, runDirectory: directory.appendingPathComponent("one"), ranks: 1)
+        let across = try trainAcrossHosts(2, hostfile: hostfile, config: exact, run: directory.appendingPathComponent("slow"))
+        for (tensor, values) in single {
+            XCTAssertEqual(across[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor) over 50 Mbit/s")
+        }
+    }
+
+    /// A rank killed on host 1 ends the job on every host within 30 s, no process left in any host;
+    /// resumed across the hosts from its last checkpoint, the run ends bit-identical to an uninterrupted one.
+    func testKilledRankOnOneHostEndsTheJobAndResumeIsExact() throws {
+        let hostfile = try up(2)
+        let config = try configuration(steps: 600, reproducible: false)
+        let whole = try trainAcrossHosts(2, hostfile: hostfile, config: config, run: directory.appendingPathComponent("whole"))
+        let run = directory.appendingPathComponent("killed")
+        let job = try startAcrossHosts(2, hostfile: hostfile, ["train", "--config", config.path, "--run-dir", run.path, "--quiet"])
+        let checkpoints = CheckpointDirectory(url: run, keep: 2)
+        let deadline = Date().addingTimeInterval(120)
+        while checkpoints.checkpoints().isEmpty && Date() < deadline && job.process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertFalse(checkpoints.checkpoints().isEmpty, "a checkpoint was written before the kill")
+        let victims = processes(named: "bigbatch", onHost: 1)
+        XCTAssertEqual(victims.count, 1, "host 1 runs one rank")
+        let killedAt = Date()
+        for pid in victims { kill(pid, SIGKILL) }
+        let result = job.wait(timeout: 60)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(killedAt), 30, "the job ends within 30 s of the kill")
+        Thread.sleep(forTimeInterval: 1)
+        for host in 0..<2 { XCTAssertEqual(processes(named: nil, onHost: host), [], "processes left on host \(host)") }
+        XCTAssertLessThan(checkpoints.checkpoints().last?.step ?? 600, 600, "the kill came before the end")
+
+        let resumed = try trainAcrossHosts(2, hostfile: hostfile, config: config, run: run, ["--resume", run.path])
+        for (tensor, values) in whole {
+            XCTAssertEqual(resumed[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor) after kill and resume")
+        }
+    }
+
+    /// The processes inside test host `index`'s namespace (all of them, or those running the executable `named`).
+    private func processes(named command: String?, onHost index: Int) -> [Int32] {
+        guard let result = try? ProcessRunner.runTool("ip", ["netns", "pids", "\(cluster)-h\(index)"]) else { return [] }
+        return result.output.split(separator: "\n").compactMap { Int32($0) }.filter { pid in
+            guard let command else { return true }
+            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
+            return URL(fileURLWithPath: executable).lastPathComponent == command
+        }
+    }
+}
