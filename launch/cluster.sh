@@ -89,6 +89,7 @@ export OMPI_MCA_btl=tcp,self
 export OMPI_MCA_btl_tcp_if_include=$subnet.0/24
 export OMPI_MCA_oob_tcp_if_include=$subnet.0/24
 export OMPI_MCA_hwloc_base_binding_policy=none
+export OMPI_MCA_oob_tcp_keepalive_time=5 OMPI_MCA_oob_tcp_keepalive_intvl=2 OMPI_MCA_oob_tcp_keepalive_probes=3
 EOF
     trap - EXIT
     echo "cluster $name: $count hosts ($subnet.1 … $subnet.$count${rate:+, $rate each}); hostfile $dir/hostfile"

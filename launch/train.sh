@@ -30,6 +30,10 @@ if [[ -n "$hostfile" ]]; then
     mpi_args+=(--hostfile "$hostfile" --map-by core)
     # A binding policy from the environment wins (launch/cluster.sh's test hosts share one machine's cores).
     [[ -n "${OMPI_MCA_hwloc_base_binding_policy:-}" ]] || mpi_args+=(--bind-to core)
+    # TCP keepalive on mpirun's own connections to its daemons: a host whose link went down is noticed in
+    # about 25 s (the default waits for TCP's retransmissions, many minutes), and the job ends everywhere.
+    [[ -n "${OMPI_MCA_oob_tcp_keepalive_time:-}" ]] || mpi_args+=(--mca oob_tcp_keepalive_time 10
+        --mca oob_tcp_keepalive_intvl 5 --mca oob_tcp_keepalive_probes 3)
 elif ((ranks > cores)); then
     mpi_args+=(--oversubscribe --bind-to none)
 else

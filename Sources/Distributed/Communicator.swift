@@ -56,6 +56,8 @@ public protocol Communicator: AnyObject {
     func abort(code: Int32) -> Never
     /// Seconds on a wall clock shared by the job's processes.
     func wallClock() -> Double
+    /// What ends this process when a collective overruns its deadline; nil where none can hang.
+    var watchdog: CollectiveWatchdog? { get }
 }
 
 extension Communicator {

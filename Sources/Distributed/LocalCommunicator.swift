@@ -9,6 +9,7 @@ public final class LocalCommunicator: Communicator {
     public var size: Int { 1 }
     public var processorName: String { ProcessInfo.processInfo.hostName }
     public var libraryVersion: String { "none (single process)" }
+    public var watchdog: CollectiveWatchdog? { nil }
 
     public func barrier() throws(CommunicationError) {}
     public func broadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws(CommunicationError) {

@@ -6,6 +6,8 @@ import Foundation
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
+    /// Ends this process when a collective overruns `distributed.timeout_s` (armed by the trainer).
+    public let watchdog: CollectiveWatchdog?
 
     /// Initializes MPI (once per process) and sets errors to return codes instead of aborting.
     public init() throws(CommunicationError) {
@@ -15,6 +17,7 @@ public final class MPICommunicator: Communicator {
         try MPICommunicator.check(cmpi_size(&size), "MPI_Comm_size")
         self.rank = Int(rank)
         self.size = Int(size)
+        watchdog = CollectiveWatchdog(rank: Int(rank))
     }
 
     /// Finalizes MPI; call once, after the last collective, on every rank.
@@ -37,25 +40,33 @@ public final class MPICommunicator: Communicator {
     }
 
     public func barrier() throws(CommunicationError) {
-        try MPICommunicator.check(cmpi_barrier(), "MPI_Barrier")
+        try watchdog?.guarding(.barrier, elements: 0) { () throws(CommunicationError) in
+            try MPICommunicator.check(cmpi_barrier(), "MPI_Barrier")
+        }
     }
 
     public func broadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws(CommunicationError) {
         try checkRoot(root)
-        try MPICommunicator.check(
-            cmpi_broadcast(buffer.baseAddress, Int64(buffer.count), Self.datatype(T.self), Int32(root)), "MPI_Bcast")
+        try watchdog?.guarding(.broadcast, elements: buffer.count) { () throws(CommunicationError) in
+            try MPICommunicator.check(
+                cmpi_broadcast(buffer.baseAddress, Int64(buffer.count), Self.datatype(T.self), Int32(root)), "MPI_Bcast")
+        }
     }
 
     public func broadcast(bytes buffer: UnsafeMutableRawBufferPointer, root: Int) throws(CommunicationError) {
         try checkRoot(root)
-        try MPICommunicator.check(cmpi_broadcast(buffer.baseAddress, Int64(buffer.count), CMPI_BYTE, Int32(root)), "MPI_Bcast")
+        try watchdog?.guarding(.broadcast, elements: buffer.count) { () throws(CommunicationError) in
+            try MPICommunicator.check(cmpi_broadcast(buffer.baseAddress, Int64(buffer.count), CMPI_BYTE, Int32(root)), "MPI_Bcast")
+        }
     }
 
     public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws(CommunicationError) {
         guard buffer.count > 0 else { return }
-        try MPICommunicator.check(
-            cmpi_allreduce(buffer.baseAddress, Int64(buffer.count), Self.datatype(T.self), Self.op(operation)),
-            "MPI_Allreduce")
+        try watchdog?.guarding(.allReduce, elements: buffer.count) { () throws(CommunicationError) in
+            try MPICommunicator.check(
+                cmpi_allreduce(buffer.baseAddress, Int64(buffer.count), Self.datatype(T.self), Self.op(operation)),
+                "MPI_Allreduce")
+        }
     }
 
     public func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws(CommunicationError) -> PendingReduction {
@@ -63,24 +74,28 @@ public final class MPICommunicator: Communicator {
         try MPICommunicator.check(
             cmpi_iallreduce(buffer.baseAddress, Int64(buffer.count), Self.datatype(T.self), Self.op(operation), &request),
             "MPI_Iallreduce")
-        return MPIRequest(request)
+        return MPIRequest(request, watchdog: watchdog, elements: buffer.count)
     }
 
     public func reduceScatter(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) throws(CommunicationError) {
         guard input.count == output.count * size else {
             throw .lengthMismatch(call: "MPI_Reduce_scatter_block", expected: output.count * size, actual: input.count)
         }
-        try MPICommunicator.check(
-            cmpi_reduce_scatter_float(input.baseAddress, output.baseAddress, Int64(output.count), Self.op(operation)),
-            "MPI_Reduce_scatter_block")
+        try watchdog?.guarding(.reduceScatter, elements: input.count) { () throws(CommunicationError) in
+            try MPICommunicator.check(
+                cmpi_reduce_scatter_float(input.baseAddress, output.baseAddress, Int64(output.count), Self.op(operation)),
+                "MPI_Reduce_scatter_block")
+        }
     }
 
     public func allGather(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) throws(CommunicationError) {
         guard output.count == input.count * size else {
             throw .lengthMismatch(call: "MPI_Allgather", expected: input.count * size, actual: output.count)
         }
-        try MPICommunicator.check(cmpi_allgather_float(input.baseAddress, output.baseAddress, Int64(input.count)),
-                                  "MPI_Allgather")
+        try watchdog?.guarding(.allGather, elements: output.count) { () throws(CommunicationError) in
+            try MPICommunicator.check(cmpi_allgather_float(input.baseAddress, output.baseAddress, Int64(input.count)),
+                                      "MPI_Allgather")
+        }
     }
 
     public func abort(code: Int32) -> Never {
@@ -121,12 +136,20 @@ public final class MPICommunicator: Communicator {
 /// A non-blocking MPI operation; released when completed.
 final class MPIRequest: PendingReduction {
     private var request: cmpi_request?
+    private let watchdog: CollectiveWatchdog?
+    private let elements: Int
 
-    init(_ request: cmpi_request?) { self.request = request }
+    init(_ request: cmpi_request?, watchdog: CollectiveWatchdog?, elements: Int) {
+        self.request = request
+        self.watchdog = watchdog
+        self.elements = elements
+    }
 
     func wait() throws(CommunicationError) {
         guard request != nil else { return }
-        try MPICommunicator.check(cmpi_wait(&request), "MPI_Wait")
+        try watchdog?.guarding(.wait, elements: elements) { () throws(CommunicationError) in
+            try MPICommunicator.check(cmpi_wait(&request), "MPI_Wait")
+        }
     }
 
     func test() throws(CommunicationError) -> Bool {

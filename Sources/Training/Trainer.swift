@@ -95,6 +95,7 @@ public final class Trainer {
         }
         (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps) = built
         reducer = GradientReducer(communicator: world, bucketBytes: configuration.bucketBytes)
+        world.watchdog?.arm(timeout: configuration.timeoutSeconds)
         faults = FaultInjector(configuration.faults, rank: world.rank, gradientCount: model.store.gradients.count)
         if configuration.reproducible {
             exactSum = FixedPointGradientSum(layout: model.layout, terms: configuration.chunksPerGlobalBatch,
@@ -130,6 +131,7 @@ public final class Trainer {
     /// One optimizer step on every rank: micro-steps, one reduction, divide once, update.
     /// `stopRequested` rides along in the reduction, so that every rank learns that some rank was asked to stop.
     public func step(from loader: BatchLoader, stopRequested: Bool = false) throws -> StepResult {
+        world.watchdog?.setStep(step)
         let stepStart = monotonicSeconds()
         try faults.beforeStep(step)
         let gradients = model.store.gradients

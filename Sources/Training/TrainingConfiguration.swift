@@ -1,5 +1,6 @@
 import Configuration
 import Data
+import Distributed
 import Foundation
 import Layers
 import Optimizers
@@ -43,6 +44,9 @@ public struct TrainingConfiguration {
     public let checkpointKeep: Int
     /// Gradient reduction bucket size in bytes (0: one reduction for the whole buffer).
     public let bucketBytes: Int
+    /// `distributed.timeout_s`: how long one collective may take before the watchdog ends the job
+    /// (`CollectiveWatchdog`; 0: never).
+    public let timeoutSeconds: Double
     /// `distributed.reproducible`: bit-identical training for every decomposition of the global batch
     /// (`FixedPointGradientSum`), at the price of computing it in whole chunks.
     public let reproducible: Bool
@@ -175,6 +179,7 @@ public struct TrainingConfiguration {
 
         let distributed = try root.section("distributed")
         bucketBytes = Int(try distributed.double("bucket_mb", default: 0, range: 0...4096) * 1_048_576)
+        timeoutSeconds = try distributed.double("timeout_s", default: CollectiveWatchdog.defaultTimeout, range: 0...604_800)
         reproducible = try distributed.bool("reproducible", default: false)
         let chunk = try distributed.optionalInt("chunk", range: 1...65_536)
         if chunk != nil && !reproducible {

@@ -34,7 +34,7 @@ final class MultiHostTests: XCTestCase {
         return hostfile
     }
 
-    private func configuration(steps: Int, reproducible: Bool) throws -> URL {
+    private func configuration(steps: Int, reproducible: Bool, timeout: Double? = nil) throws -> URL {
         let url = directory.appendingPathComponent("\(UUID().uuidString.prefix(8)).yaml")
         try """
         model: {kind: mlp, hidden: [48], activation: relu, dropout: 0.2}
@@ -43,7 +43,7 @@ final class MultiHostTests: XCTestCase {
         train: {steps: \(steps), seed: 11, eval_every: 1000000, checksum_every: 10}
         optimizer: {name: adamw, lr: 0.003, weight_decay: 0.01}
         checkpoint: {every: 10, keep: 2}
-        \(reproducible ? "distributed: {reproducible: true, chunk: 16}" : "")
+        distributed: {\(reproducible ? "reproducible: true, chunk: 16, " : "")timeout_s: \(timeout ?? 600)}
         """.write(to: url, atomically: true, encoding: .utf8)
         return url
     }
@@ -89,17 +89,72 @@ final class MultiHostTests: XCTestCase {
     }
 
     /// Over links limited to 50 Mbit/s (`--rate`, a token bucket on each host's interface) the job is
-    /// slower and its bits the same.
+    /// slower and its bits the same; a 5 s collective deadline never trips while every step completes.
     func testRateLimitedLinksTrainTheSameBits() throws {
         let hostfile = try up(2, ["--rate", "50mbit"])
         let qdisc = try ProcessRunner.runTool("ip", ["netns", "exec", "\(cluster)-h1", "tc", "qdisc", "show", "dev", "eth0"])
         XCTAssertTrue(qdisc.output.contains("tbf") && qdisc.output.contains("50Mbit"), qdisc.output)
-        let exact = try configuration(steps: 6, reproducible: true)
+        let exact = try configuration(steps: 6, reproducible: true, timeout: 5)
         let single = try TrainingRun.finalTensors(config: exact, runDirectory: directory.appendingPathComponent("one"), ranks: 1)
         let across = try trainAcrossHosts(2, hostfile: hostfile, config: exact, run: directory.appendingPathComponent("slow"))
         for (tensor, values) in single {
             XCTAssertEqual(across[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor) over 50 Mbit/s")
         }
+    }
+
+    /// Host 1's link taken down mid-run: every process on both hosts is gone within the collective
+    /// deadline plus 30 s. mpirun and the daemons notice the silent link by TCP keepalive (set by
+    /// launch/train.sh and the test hosts), where by default they would wait for TCP's retransmissions.
+    func testLinkDownEndsTheJobOnEveryHost() throws {
+        let hostfile = try up(2)
+        let (job, run) = try startLongRun(hostfile: hostfile, timeout: 30)
+        let cut = try ProcessRunner.runTool(Self.clusterScript, ["link", "\(cluster)-h1", "down", "--name", cluster])
+        XCTAssertEqual(cut.status, 0, cut.error)
+        let cutAt = Date()
+        let result = job.wait(timeout: 90)
+        XCTAssertNotEqual(result.status, 0)
+        assertEveryProcessGone(since: cutAt, within: 30 + 30)
+        XCTAssertFalse(CheckpointDirectory(url: run, keep: 2).checkpoints().isEmpty)
+    }
+
+    /// A rank that stops answering while its link is up (SIGSTOP on host 1): rank 0's collective passes
+    /// `distributed.timeout_s: 5`, the watchdog ends it with one line naming the step and the collective,
+    /// and the job ends on both hosts within the deadline plus 30 s.
+    func testStuckRankIsEndedByTheWatchdog() throws {
+        let hostfile = try up(2)
+        let (job, _) = try startLongRun(hostfile: hostfile, timeout: 5)
+        let victims = processes(named: "bigbatch", onHost: 1)
+        XCTAssertEqual(victims.count, 1, "host 1 runs one rank")
+        let stoppedAt = Date()
+        for pid in victims { kill(pid, SIGSTOP) }
+        let result = job.wait(timeout: 90)
+        XCTAssertNotEqual(result.status, 0)
+        assertEveryProcessGone(since: stoppedAt, within: 5 + 30)
+        XCTAssertTrue(result.error.contains("bigbatch: rank 0: MPI_Allreduce") && result.error.contains("has not completed after 5.0 s"),
+                      result.error)
+    }
+
+    /// A long float-mode run across the hosts, returned once its first checkpoint is written.
+    private func startLongRun(hostfile: String, timeout: Double) throws -> (RunningProcess, URL) {
+        let config = try configuration(steps: 100_000, reproducible: false, timeout: timeout)
+        let run = directory.appendingPathComponent("long")
+        let job = try startAcrossHosts(2, hostfile: hostfile, ["train", "--config", config.path, "--run-dir", run.path, "--quiet"])
+        let checkpoints = CheckpointDirectory(url: run, keep: 2)
+        let deadline = Date().addingTimeInterval(120)
+        while checkpoints.checkpoints().isEmpty && Date() < deadline && job.process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertTrue(job.process.isRunning, "training across the hosts is under way")
+        return (job, run)
+    }
+
+    private func assertEveryProcessGone(since start: Date, within seconds: Double, file: StaticString = #filePath, line: UInt = #line) {
+        while Date().timeIntervalSince(start) < seconds + 5, (0..<2).contains(where: { !processes(named: nil, onHost: $0).isEmpty }) {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        let gone = Date().timeIntervalSince(start)
+        for host in 0..<2 {
+            XCTAssertEqual(processes(named: nil, onHost: host), [], "processes left on host \(host)", file: file, line: line)
+        }
+        XCTAssertLessThan(gone, seconds, "every process gone within \(seconds) s", file: file, line: line)
     }
 
     /// A rank killed on host 1 ends the job on every host within 30 s, no process left in any host;
