@@ -49,9 +49,11 @@ public enum ProcessRunner {
     }
 
     /// `runTool` that returns at once; `wait(timeout:)` collects the result.
-    public static func startTool(_ tool: String, _ arguments: [String]) throws -> RunningProcess {
+    public static func startTool(_ tool: String, _ arguments: [String], environment: [String: String] = [:]) throws
+        -> RunningProcess
+    {
         let command = tool == "/usr/bin/env" ? arguments : [tool] + arguments
-        return try launch(command, environment: [:], in: nil)
+        return try launch(command, environment: environment, in: nil)
     }
 
     private static func launch(_ command: [String], environment: [String: String], in directory: URL?) throws

@@ -109,6 +109,53 @@ final class FailureTests: XCTestCase {
         for (name, values) in a { XCTAssertEqual(values, b[name], "\(name) differs after kill and resume") }
     }
 
+    /// `launch/train.sh --max-restarts 2`: a rank killed twice during one run, and the launcher relaunches
+    /// the job from its latest checkpoint each time; the run completes, records both restarts as resumes,
+    /// and ends bit-identical to the uninterrupted run. A third failure would be its exit status.
+    func testMaxRestartsCarriesARunThroughTwoKills() throws {
+        let config = try self.config(steps: 400, extra: "")
+        XCTAssertEqual(try train(config, run: "whole", ranks: 2).status, 0)
+        let run = directory.appendingPathComponent("restarted")
+        let launcher = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("launch/train.sh").path
+        let job = try ProcessRunner.startTool(launcher, ["-n", "2", "--max-restarts", "2", "--config", config.path,
+                                                         "--run-dir", run.path, "--quiet"],
+                                              environment: ["BIGBATCH_BINARY": try ProcessRunner.executable.path])
+        let checkpoints = CheckpointDirectory(url: run, keep: 2)
+        var killedAfter = 0
+        for kill in 1...2 {
+            let deadline = Date().addingTimeInterval(120)
+            while (checkpoints.checkpoints().last?.step ?? 0) <= killedAfter && Date() < deadline && job.process.isRunning {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            let ranks = rankProcesses(writing: run)
+            XCTAssertEqual(ranks.count, 2, "kill \(kill): the job's two ranks")
+            killedAfter = checkpoints.checkpoints().last?.step ?? 0
+            XCTAssertLessThan(killedAfter, 400, "kill \(kill) comes before the end")
+            if let victim = ranks.last { Foundation.kill(victim, SIGKILL) }
+            // The ranks of this launch are gone before the next is looked for.
+            while !rankProcesses(writing: run).filter(ranks.contains).isEmpty { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        let result = job.wait(timeout: 300)
+        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertEqual(result.error.components(separatedBy: "train.sh: the job failed").count - 1, 2, result.error)
+        let resumes = try String(contentsOf: run.appendingPathComponent("resumes.jsonl"), encoding: .utf8)
+        XCTAssertEqual(resumes.split(separator: "\n").count, 2, resumes)
+        let a = try finalTensors("whole"), b = try finalTensors("restarted")
+        for (name, values) in a { XCTAssertEqual(values.map(\.bitPattern), b[name]?.map(\.bitPattern), "\(name) after two restarts") }
+    }
+
+    /// The bigbatch processes whose command line names `run` (the ranks of the job writing it).
+    private func rankProcesses(writing run: URL) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe"),
+                  URL(fileURLWithPath: executable).lastPathComponent == "bigbatch",
+                  let arguments = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: arguments, as: UTF8.self).contains(run.path)
+        }.sorted()
+    }
+
     /// An error on one rank ends every rank, with the reason printed once.
     func testErrorOnOneRankEndsAllRanks() throws {
         let result = try train(try config(), run: "error", ranks: 3, ["--set", "debug.fail_at_step=3", "--set", "debug.rank=2"], timeout: 60)
