@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import TestSupport
+import Training
 import XCTest
 
 /// Training across hosts for real: `launch/cluster.sh` makes test hosts out of network namespaces
@@ -67,7 +68,8 @@ final class MultiHostTests: XCTestCase {
 
     /// The reproducible mode on 2 and 3 hosts — 5 chunks of 16 per step, shared 3 + 2 and 2 + 2 + 1 —
     /// gives the one-process run's bits; the float mode across 2 hosts gives the bits of the same 2 ranks
-    /// on one host, since TCP changes where sums travel, not their order.
+    /// on one host, since TCP changes where sums travel, not their order, and on 2 and 3 hosts it stays
+    /// within the equivalence bound of one process.
     func testTrainingAcrossHostsMatchesOneHost() throws {
         let hostfile = try up(3)
         let exact = try configuration(steps: 12, reproducible: true)
@@ -85,6 +87,20 @@ final class MultiHostTests: XCTestCase {
         let across = try trainAcrossHosts(2, hostfile: hostfile, config: float, run: directory.appendingPathComponent("float-2"))
         for (tensor, values) in local {
             XCTAssertEqual(across[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor): float sums across hosts")
+        }
+        // And against one process, within EquivalenceTests' measured bound: the amplification times the
+        // noise floor of the one-process run split over 2 and 3 threads.
+        let threads = try ["1", "2", "3"].map { count in
+            try TrainingRun.finalTensors(config: float, runDirectory: directory.appendingPathComponent("threads-\(count)"),
+                                         ranks: 1, environment: ["OPENBLAS_NUM_THREADS": count])
+        }
+        let floor = max(DecompositionCheck.worstDeviation(threads[1], from: threads[0]),
+                        DecompositionCheck.worstDeviation(threads[2], from: threads[0]), 1e-8)
+        XCTAssertLessThan(floor, EquivalenceTests.largestFloor)
+        let three = try trainAcrossHosts(3, hostfile: hostfile, config: float, run: directory.appendingPathComponent("float-3"))
+        for (hosts, state) in [(2, across), (3, three)] {
+            let deviation = DecompositionCheck.worstDeviation(state, from: threads[0])
+            XCTAssertLessThanOrEqual(deviation, EquivalenceTests.amplification * floor, "\(hosts) hosts vs one process (floor \(floor))")
         }
     }
 
