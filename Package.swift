@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "Optimizers",
             dependencies: ["Tensors", "Configuration", "JSON"]),
-        .target(name: "Distributed", dependencies: ["CMPI", "Tensors"]),
+        .target(name: "Distributed", dependencies: ["CMPI", "CKernels", "Tensors"]),
         .target(name: "Data", dependencies: ["CZlib", "Tensors", "Configuration"]),
         .target(name: "Checkpoints", dependencies: ["Tensors", "JSON"]),
         .target(name: "Reporting", dependencies: []),

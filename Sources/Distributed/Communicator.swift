@@ -47,6 +47,8 @@ public protocol Communicator: AnyObject {
     func broadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws(CommunicationError)
     func broadcast(bytes buffer: UnsafeMutableRawBufferPointer, root: Int) throws(CommunicationError)
     func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws(CommunicationError)
+    /// In-place SUM of bfloat16 values (their bit patterns): each pair added in float32 and rounded back.
+    func allReduceBFloat16Sum(_ buffer: UnsafeMutableBufferPointer<UInt16>) throws(CommunicationError)
     func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws(CommunicationError) -> PendingReduction
     /// `input` holds `size` blocks of `output.count`; rank r receives the reduction of block r.
     func reduceScatter(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) throws(CommunicationError)

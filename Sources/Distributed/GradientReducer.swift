@@ -9,17 +9,29 @@ public final class GradientReducer {
     public let communicator: any Communicator
     /// Elements per bucket (0 or ≥ the buffer: one reduction).
     public let bucketElements: Int
+    /// `distributed.compress: bf16`: the gradient sums travel as bfloat16, half the bytes, each partial
+    /// sum rounded to 8 significant bits — no longer equal to one process's sums, so off by default.
+    public let compressesToBFloat16: Bool
+    private var compressed: [UInt16] = []
 
-    public init(communicator: any Communicator, bucketBytes: Int = 0) {
+    public init(communicator: any Communicator, bucketBytes: Int = 0, compressesToBFloat16: Bool = false) {
         self.communicator = communicator
         self.bucketElements = bucketBytes / MemoryLayout<Float>.stride
+        self.compressesToBFloat16 = compressesToBFloat16
     }
 
     /// Reduces `gradients` (SUM) and `scalars` (SUM, in Double so that counts and loss sums stay exact).
     public func reduce(_ gradients: UnsafeMutableBufferPointer<Float>, scalars: inout [Double]) throws(CommunicationError) {
         guard communicator.size > 1 else { return }
         let total = gradients.count
-        if bucketElements <= 0 || bucketElements >= total {
+        if compressesToBFloat16 {
+            if compressed.count != total { compressed = Array(repeating: 0, count: total) }
+            try compressed.withUnsafeMutableBufferPointer { (words) throws(CommunicationError) in
+                BFloat16.round(UnsafeBufferPointer(gradients), into: words)
+                try communicator.allReduceBFloat16Sum(words)
+                BFloat16.expand(UnsafeBufferPointer(words), into: gradients)
+            }
+        } else if bucketElements <= 0 || bucketElements >= total {
             try communicator.allReduce(gradients, .sum)
         } else {
             var pending: [any PendingReduction] = []

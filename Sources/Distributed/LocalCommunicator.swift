@@ -19,6 +19,7 @@ public final class LocalCommunicator: Communicator {
         guard root == 0 else { throw .invalidRoot(root, size: 1) }
     }
     public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws(CommunicationError) {}
+    public func allReduceBFloat16Sum(_ buffer: UnsafeMutableBufferPointer<UInt16>) throws(CommunicationError) {}
     public func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws(CommunicationError) -> PendingReduction {
         CompletedReduction()
     }

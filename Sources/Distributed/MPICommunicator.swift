@@ -69,6 +69,13 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func allReduceBFloat16Sum(_ buffer: UnsafeMutableBufferPointer<UInt16>) throws(CommunicationError) {
+        guard buffer.count > 0 else { return }
+        try watchdog?.guarding(.allReduce, elements: buffer.count) { () throws(CommunicationError) in
+            try MPICommunicator.check(cmpi_allreduce_bf16_sum(buffer.baseAddress, Int64(buffer.count)), "MPI_Allreduce (bfloat16)")
+        }
+    }
+
     public func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws(CommunicationError) -> PendingReduction {
         var request: cmpi_request? = nil
         try MPICommunicator.check(

@@ -94,7 +94,8 @@ public final class Trainer {
             return (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps)
         }
         (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps) = built
-        reducer = GradientReducer(communicator: world, bucketBytes: configuration.bucketBytes)
+        reducer = GradientReducer(communicator: world, bucketBytes: configuration.bucketBytes,
+                                  compressesToBFloat16: configuration.compressesGradients)
         world.watchdog?.arm(timeout: configuration.timeoutSeconds)
         faults = FaultInjector(configuration.faults, rank: world.rank, gradientCount: model.store.gradients.count)
         if configuration.reproducible {

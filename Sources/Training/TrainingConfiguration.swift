@@ -44,6 +44,8 @@ public struct TrainingConfiguration {
     public let checkpointKeep: Int
     /// Gradient reduction bucket size in bytes (0: one reduction for the whole buffer).
     public let bucketBytes: Int
+    /// `distributed.compress: bf16`: gradient sums reduced as bfloat16 (half the bytes; not exact).
+    public let compressesGradients: Bool
     /// `distributed.timeout_s`: how long one collective may take before the watchdog ends the job
     /// (`CollectiveWatchdog`; 0: never).
     public let timeoutSeconds: Double
@@ -180,7 +182,11 @@ public struct TrainingConfiguration {
         let distributed = try root.section("distributed")
         bucketBytes = Int(try distributed.double("bucket_mb", default: 0, range: 0...4096) * 1_048_576)
         timeoutSeconds = try distributed.double("timeout_s", default: CollectiveWatchdog.defaultTimeout, range: 0...604_800)
+        compressesGradients = try distributed.choice("compress", default: "none", from: ["none", "bf16"]) == "bf16"
         reproducible = try distributed.bool("reproducible", default: false)
+        if compressesGradients && reproducible {
+            throw ConfigError.invalid(key: "distributed.compress", reason: "bf16 sums are not exact; distributed.reproducible needs exact ones")
+        }
         let chunk = try distributed.optionalInt("chunk", range: 1...65_536)
         if chunk != nil && !reproducible {
             throw ConfigError.invalid(key: "distributed.chunk", reason: "applies only with distributed.reproducible: true")

@@ -30,6 +30,7 @@ struct SelfTestCommand: ParsableCommand {
             try checkBroadcast(world, &checks)
             try checkReduceScatterAllGather(world, &checks)
             try checkNonBlocking(world, &checks)
+            try checkBFloat16Sum(world, &checks)
             try world.barrier()
             print("rank \(world.rank)/\(world.size): \(checks) collective checks passed")
         }
@@ -57,6 +58,22 @@ struct SelfTestCommand: ParsableCommand {
             }
             checks += 1
         }
+    }
+
+    /// bfloat16 sums of small integers, which bfloat16 holds exactly (|sum| < 256), as every rank expects.
+    private func checkBFloat16Sum(_ world: MPICommunicator, _ checks: inout Int) throws {
+        let values = (0..<count).map { Float(contribution(rank: world.rank, index: $0) % 11) }
+        var words = [UInt16](repeating: 0, count: count), sums = [Float](repeating: 0, count: count)
+        values.withUnsafeBufferPointer { source in words.withUnsafeMutableBufferPointer { BFloat16.round(source, into: $0) } }
+        try words.withUnsafeMutableBufferPointer { try world.allReduceBFloat16Sum($0) }
+        words.withUnsafeBufferPointer { source in sums.withUnsafeMutableBufferPointer { BFloat16.expand(source, into: $0) } }
+        for i in 0..<count {
+            let expected = (0..<world.size).reduce(0) { $0 + contribution(rank: $1, index: i) % 11 }
+            guard sums[i] == Float(expected) else {
+                throw CommandFailure("bfloat16 allreduce [\(i)] = \(sums[i]), expected \(expected)")
+            }
+        }
+        checks += 1
     }
 
     private func checkBroadcast(_ world: MPICommunicator, _ checks: inout Int) throws {

@@ -36,4 +36,10 @@ int bb_fixed_take(float *g, long long *acc, size_t n, int shift, int first, int 
 /// y[i] = acc[i] · 2^−shift, rounded once to float (nearest, ties to even).
 void bb_fixed_to_float(const long long *acc, float *y, size_t n, int shift);
 
+/// y[i] = x[i] rounded to bfloat16 (its upper 16 bits; nearest, ties to even; NaN stays NaN), for reductions
+/// that move half the bytes (distributed.compress: bf16).
+void bb_float_to_bf16(const float *x, unsigned short *y, size_t n);
+/// y[i] = the float value of bfloat16 x[i] (exact).
+void bb_bf16_to_float(const unsigned short *x, float *y, size_t n);
+
 #endif

@@ -45,6 +45,8 @@ int cmpi_barrier(void);
 int cmpi_broadcast(void *buffer, int64_t count, cmpi_datatype type, int root);
 /// In-place allreduce of `count` elements.
 int cmpi_allreduce(void *buffer, int64_t count, cmpi_datatype type, cmpi_op op);
+/// In-place SUM of bfloat16 words: each pair added in float32, each partial sum rounded to bfloat16.
+int cmpi_allreduce_bf16_sum(uint16_t *buffer, int64_t count);
 /// Non-blocking in-place allreduce; `*request` must later be completed by cmpi_wait or cmpi_test.
 int cmpi_iallreduce(void *buffer, int64_t count, cmpi_datatype type, cmpi_op op, cmpi_request *request);
 /// Completes `*request` and releases it (sets it to NULL).
