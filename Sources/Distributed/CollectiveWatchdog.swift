@@ -10,8 +10,9 @@ import Synchronization
 /// process with `_exit`. mpirun sees a rank exit with a non-zero status and ends the job on every
 /// host it can still reach; the ranks behind a lost link time out the same way on their side, and
 /// their daemons, which lose mpirun, end with them. A rank that is merely slow (a rate-limited
-/// link) never trips it while each collective completes in time. PyTorch's default for NCCL is the
-/// same 10 minutes.
+/// link) never trips it while each collective completes in time. The deadline covers waiting for
+/// other ranks too (one writing a checkpoint while the rest wait at the next collective), so it must
+/// exceed the longest such pause; PyTorch's default for NCCL is the same 10 minutes.
 public final class CollectiveWatchdog: Sendable {
     /// The exit status of a process the watchdog ended (as timeout(1) uses).
     public static let exitStatus: Int32 = 124
@@ -40,7 +41,8 @@ public final class CollectiveWatchdog: Sendable {
     /// Starts watching with `timeout` seconds per collective (0 or less: never).
     public func arm(timeout: Double) {
         timeoutMilliseconds.store(timeout > 0 ? max(1, Int(timeout * 1000)) : 0, ordering: .relaxed)
-        guard timeout > 0, watching.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        guard timeout > 0, watching.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        else { return }
         let thread = Thread { [self] in watch() }
         thread.name = "collective watchdog"
         thread.start()

@@ -3,7 +3,8 @@ import Tensors
 
 /// LAMB as pytorch_optimizer.Lamb 4.1.0 computes it (You et al., arXiv 1904.00962): m ← β₁m + β₃g (β₃ = 1−β₁ with grad_averaging, else 1), v ← β₂v + (1−β₂)g²;
 /// p ← p(1 − lr·λ) decoupled; r = m/(√v + ε), plus λp when the decay is coupled (the library adds it to
-/// the update, not the gradient, so the moments never see it and the trust ratio does); trust = min(‖p‖, 10)/(‖r‖ + ε) per tensor
+/// the update, not the gradient, so the moments never see it and the trust ratio does);
+/// trust = min(‖p‖, 10)/(‖r‖ + ε) per tensor
 /// (1 if either norm is 0, or with `adam`); p ← p − lr/(1−β₁ᵗ)·trust·r — only the step size is
 /// bias-corrected, the trust ratio sees the uncorrected r (matches the reference trajectory).
 public final class LAMB: GradientTransform {

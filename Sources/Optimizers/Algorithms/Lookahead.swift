@@ -30,8 +30,8 @@ public final class Lookahead: Optimizer {
     /// b_slow, for `pullback`.
     let slowMomentum: FloatBuffer?
 
-    /// `momentum`: the inner optimizer's momentum buffer, required unless `pullbackMomentum` is `none`
-    /// and the inner optimizer has one (the catalogue finds it).
+    /// `momentum`: the inner optimizer's momentum buffer (torch's `momentum_buffer`), which `reset` and
+    /// `pullback` act on; nil when the inner optimizer keeps none (the catalogue finds it).
     public init(inner: any Optimizer, layout: ParameterLayout, k: Int, alpha: Float,
                 pullbackMomentum: PullbackMomentum = .none, momentum: FloatBuffer? = nil) {
         self.inner = inner
