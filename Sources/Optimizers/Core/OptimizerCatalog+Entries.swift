@@ -4,11 +4,11 @@ import Tensors
 extension OptimizerCatalog {
     static let entries: [Entry] = [
         Entry(name: "sgd", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
-            try torchFlags(s)
             let momentum = try s.nonNegative("momentum", default: 0)
             let dampening = try s.double("dampening", default: 0, range: 0...1)
             let weightDecay = try s.nonNegative("weight_decay", default: 0)
             let nesterov = try s.bool("nesterov", default: false)
+            try torchFlags(s)
             if nesterov && (momentum <= 0 || dampening != 0) {
                 throw .invalid(key: s.qualified("nesterov"), reason: "Nesterov momentum requires momentum > 0 and dampening = 0")
             }
@@ -21,20 +21,22 @@ extension OptimizerCatalog {
             return .transforms(chain + [ScaleByLearningRate()])
         },
         Entry(name: "adam", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let chain = try adamChain(s, layout, defaultDecay: 0, decoupledByDefault: false)
             try torchFlags(s)
-            return try adamChain(s, layout, defaultDecay: 0, decoupledByDefault: false)
+            return chain
         },
         Entry(name: "adamw", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let chain = try adamChain(s, layout, defaultDecay: 1e-2, decoupledByDefault: true)
             try torchFlags(s)
-            return try adamChain(s, layout, defaultDecay: 1e-2, decoupledByDefault: true)
+            return chain
         },
         Entry(name: "nadam", defaultLearningRate: 2e-3) { s, layout throws(ConfigError) in
-            try torchFlags(s)
             let betas = try s.betas(default: [0.9, 0.999])
             let eps = try s.nonNegative("eps", default: 1e-8)
             let weightDecay = Float(try s.nonNegative("weight_decay", default: 0))
             let momentumDecay = try s.nonNegative("momentum_decay", default: 4e-3)
             let decoupled = try s.bool("decoupled_weight_decay", default: false)
+            try torchFlags(s)
             let core = ScaleByNAdam(layout: layout, beta1: betas[0], beta2: betas[1], epsilon: Float(eps),
                                     momentumDecay: momentumDecay)
             if weightDecay == 0 { return .transforms([core, ScaleByLearningRate()]) }
@@ -58,15 +60,16 @@ extension OptimizerCatalog {
                                weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)))])
         },
         Entry(name: "adafactor", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let settings = try ScaleByAdafactor.settings(from: s)
             try libraryFlags(s)
-            return .transforms([ScaleByAdafactor(layout: layout, settings: try ScaleByAdafactor.settings(from: s))])
+            return .transforms([ScaleByAdafactor(layout: layout, settings: settings)])
         },
         Entry(name: "sm3", defaultLearningRate: 0.1) { s, layout throws(ConfigError) in
+            let sm3 = ScaleBySM3(layout: layout, momentum: Float(try s.rate("momentum", default: 0)),
+                                 beta: Float(try s.double("beta", default: 0, range: 0...1)),
+                                 epsilon: Float(try s.nonNegative("eps", default: 1e-30)))
             try libraryFlags(s)
-            return .transforms([ScaleBySM3(layout: layout, momentum: Float(try s.rate("momentum", default: 0)),
-                                    beta: Float(try s.double("beta", default: 0, range: 0...1)),
-                                    epsilon: Float(try s.nonNegative("eps", default: 1e-30))),
-                         ScaleByLearningRate()])
+            return .transforms([sm3, ScaleByLearningRate()])
         },
         Entry(name: "lamb", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             var settings = LAMB.Settings()
@@ -90,13 +93,14 @@ extension OptimizerCatalog {
             return .transforms([LAMB(layout: layout, settings: settings)])
         },
         Entry(name: "amos", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            let amos = Amos(layout: layout, beta: Float(try s.rate("beta", default: 0.999)),
+                            momentum: Float(try s.rate("momentum", default: 0)),
+                            extraL2: Float(try s.nonNegative("extra_l2", default: 0)),
+                            cCoefficient: Float(try s.nonNegative("c_coef", default: 0.25)),
+                            dCoefficient: Float(try s.nonNegative("d_coef", default: 0.25)),
+                            epsilon: Float(try s.nonNegative("eps", default: 1e-18)))
             try libraryFlags(s)
-            return .transforms([Amos(layout: layout, beta: Float(try s.rate("beta", default: 0.999)),
-                              momentum: Float(try s.rate("momentum", default: 0)),
-                              extraL2: Float(try s.nonNegative("extra_l2", default: 0)),
-                              cCoefficient: Float(try s.nonNegative("c_coef", default: 0.25)),
-                              dCoefficient: Float(try s.nonNegative("d_coef", default: 0.25)),
-                              epsilon: Float(try s.nonNegative("eps", default: 1e-18)))])
+            return .transforms([amos])
         },
         Entry(name: "smmf", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             let betas = try s.betas(default: [0.9, 0.999])
