@@ -139,10 +139,7 @@ final class MultiHostTests: XCTestCase {
     func testStuckRankIsEndedByTheWatchdog() throws {
         let hostfile = try up(2)
         let (job, _) = try startLongRun(hostfile: hostfile, timeout: 5)
-        let victims = processes(named: "bigbatch", onHost: 1)
-        XCTAssertEqual(victims.count, 1, "host 1 runs one rank")
-        let stoppedAt = Date()
-        for pid in victims { kill(pid, SIGSTOP) }
+        let stoppedAt = signalTheRankOnHost1(SIGSTOP)
         let result = job.wait(timeout: 90)
         XCTAssertNotEqual(result.status, 0)
         assertEveryProcessGone(since: stoppedAt, within: 5 + 30)
@@ -185,10 +182,7 @@ final class MultiHostTests: XCTestCase {
         let deadline = Date().addingTimeInterval(120)
         while checkpoints.checkpoints().isEmpty && Date() < deadline && job.process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
         XCTAssertFalse(checkpoints.checkpoints().isEmpty, "a checkpoint was written before the kill")
-        let victims = processes(named: "bigbatch", onHost: 1)
-        XCTAssertEqual(victims.count, 1, "host 1 runs one rank")
-        let killedAt = Date()
-        for pid in victims { kill(pid, SIGKILL) }
+        let killedAt = signalTheRankOnHost1(SIGKILL)
         let result = job.wait(timeout: 60)
         XCTAssertNotEqual(result.status, 0)
         XCTAssertLessThan(Date().timeIntervalSince(killedAt), 30, "the job ends within 30 s of the kill")
@@ -200,6 +194,15 @@ final class MultiHostTests: XCTestCase {
         for (tensor, values) in whole {
             XCTAssertEqual(resumed[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor) after kill and resume")
         }
+    }
+
+    /// Sends `signal` to the one rank on host 1; returns when.
+    private func signalTheRankOnHost1(_ signal: Int32, file: StaticString = #filePath, line: UInt = #line) -> Date {
+        let ranks = processes(named: "bigbatch", onHost: 1)
+        XCTAssertEqual(ranks.count, 1, "host 1 runs one rank", file: file, line: line)
+        let now = Date()
+        for pid in ranks { kill(pid, signal) }
+        return now
     }
 
     /// The processes inside test host `index`'s namespace (all of them, or those running the executable `named`).
