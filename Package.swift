@@ -29,7 +29,7 @@ let package = Package(
             name: "CZlib", path: "Sources/System/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
         // Plain C functions over OpenMPI's macro-based handles, which Swift cannot import.
-        .target(name: "CMPI", dependencies: ["COpenMPI"]),
+        .target(name: "CMPI", dependencies: ["COpenMPI", "CKernels"]),
         // exp, tanh and GELU loops, optimized in every configuration (the tests run debug builds).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-fno-fast-math", "-ffp-contract=off"])]),
 

@@ -148,17 +148,9 @@ void bb_fixed_to_float(const long long *restrict acc, float *restrict y, size_t 
 }
 
 void bb_float_to_bf16(const float *x, unsigned short *y, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-        uint32_t bits;
-        memcpy(&bits, x + i, sizeof bits);
-        const uint32_t rounded = bits + 0x7fffu + ((bits >> 16) & 1u);
-        y[i] = (unsigned short)((bits & 0x7fffffffu) > 0x7f800000u ? (bits >> 16) | 0x40u : rounded >> 16);
-    }
+    for (size_t i = 0; i < n; ++i) y[i] = bb_bf16_round(x[i]);
 }
 
 void bb_bf16_to_float(const unsigned short *x, float *y, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-        const uint32_t bits = (uint32_t)x[i] << 16;
-        memcpy(y + i, &bits, sizeof bits);
-    }
+    for (size_t i = 0; i < n; ++i) y[i] = bb_bf16_value(x[i]);
 }

@@ -1,4 +1,5 @@
 #include "cmpi.h"
+#include "ckernels.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -99,27 +100,12 @@ int cmpi_allreduce(void *buffer, int64_t count, cmpi_datatype type, cmpi_op op) 
 }
 
 /* bfloat16 sums. MPI has no bfloat16 type, so 16-bit words are reduced by a user operation that adds each
-   pair in float32 and rounds the partial sum back to bfloat16 (nearest, ties to even; NaN stays NaN). */
-static float bf16_to_float(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float x;
-    memcpy(&x, &bits, sizeof x);
-    return x;
-}
-
-static uint16_t bf16_from_float(float x) {
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40u);
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    return (uint16_t)(bits >> 16);
-}
-
+   pair in float32 and rounds the partial sum back to bfloat16 (CKernels' rounding, as the conversions use). */
 static void bf16_sum(void *in, void *inout, int *length, MPI_Datatype *type) {
     (void)type;
     const uint16_t *a = in;
     uint16_t *b = inout;
-    for (int i = 0; i < *length; i++) b[i] = bf16_from_float(bf16_to_float(a[i]) + bf16_to_float(b[i]));
+    for (int i = 0; i < *length; i++) b[i] = bb_bf16_round(bb_bf16_value(a[i]) + bb_bf16_value(b[i]));
 }
 
 static MPI_Op bf16_sum_op = MPI_OP_NULL;

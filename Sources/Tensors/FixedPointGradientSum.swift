@@ -38,12 +38,13 @@ public final class FixedPointGradientSum {
     public let termBits: Int
     /// eₜ per tensor (layout slot): this step's bound.
     public private(set) var exponents: [Int] {
-        didSet { shifts = exponents.map { Int32(magnitudeBits - $0) } }
+        didSet { updateShifts() }
     }
     /// M = min(51, 62 − L): every term is at most 2^M.
     public var magnitudeBits: Int { min(Self.maximumMagnitudeBits, 62 - termBits) }
     /// sₜ per tensor, kept with `exponents` so that adding a chunk allocates nothing.
     private var shifts: [Int32] = []
+    private func updateShifts() { shifts = exponents.indices.map { Int32(shift(ofSlot: $0)) } }
     /// Per tensor, the smallest e with every value added since `reset` below 2^e (at least −126).
     public private(set) var observed: [Int]
     /// Whether an infinite or NaN value was added since `reset`.
@@ -73,11 +74,11 @@ public final class FixedPointGradientSum {
         termBits = bits
         precondition(bits <= Self.maximumTermBits, "\(terms) terms: at most 2^\(Self.maximumTermBits) are supported")
         exponents = Array(repeating: Self.initialExponent, count: layout.slots.count)
-        shifts = exponents.map { Int32(min(Self.maximumMagnitudeBits, 62 - bits) - $0) }
         observed = Array(repeating: -126, count: layout.slots.count)
         self.scalarCount = scalarCount
         storage = .allocate(capacity: layout.totalCount + scalarCount)
         storage.update(repeating: 0)
+        updateShifts()
     }
 
     deinit { storage.deallocate() }

@@ -36,8 +36,22 @@ int bb_fixed_take(float *g, long long *acc, size_t n, int shift, int first, int 
 /// y[i] = acc[i] · 2^−shift, rounded once to float (nearest, ties to even).
 void bb_fixed_to_float(const long long *acc, float *y, size_t n, int shift);
 
-/// y[i] = x[i] rounded to bfloat16 (its upper 16 bits; nearest, ties to even; NaN stays NaN), for reductions
-/// that move half the bytes (distributed.compress: bf16).
+/// x rounded to bfloat16, its upper 16 bits (nearest, ties to even; NaN stays NaN, overflow becomes infinity):
+/// the one rounding of distributed.compress: bf16, shared by the conversion loops and the MPI reduction.
+static inline unsigned short bb_bf16_round(float x) {
+    unsigned int bits;
+    __builtin_memcpy(&bits, &x, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((bits >> 16) | 0x40u);
+    return (unsigned short)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+/// The float value of bfloat16 word h (exact).
+static inline float bb_bf16_value(unsigned short h) {
+    const unsigned int bits = (unsigned int)h << 16;
+    float x;
+    __builtin_memcpy(&x, &bits, sizeof x);
+    return x;
+}
+/// y[i] = bb_bf16_round(x[i]), for reductions that move half the bytes (distributed.compress: bf16).
 void bb_float_to_bf16(const float *x, unsigned short *y, size_t n);
 /// y[i] = the float value of bfloat16 x[i] (exact).
 void bb_bf16_to_float(const unsigned short *x, float *y, size_t n);

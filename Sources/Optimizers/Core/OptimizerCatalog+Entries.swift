@@ -239,10 +239,6 @@ extension OptimizerCatalog {
         return ConfigSection(map: map, path: given.path)
     }
 
-    /// `core` with pytorch_optimizer's weight decay (`apply_weight_decay`): `weight_decay` λ, decoupled
-    /// by default (p ← p(1 − lr·λ), or p(1 − λ) with `fixed_decay`), else added to the gradient before
-    /// `core` (`weight_decouple: false`); then the scale by −lr. Also takes the library's common
-    /// `maximize` (only false) and `foreach` (how it batches kernels; no effect on the arithmetic).
     /// torch.optim's keyword-only flags: `maximize` (only false); `foreach`, `fused` (which kernels run),
     /// `capturable` (CUDA graphs) and `differentiable` (autograd through the step) change nothing here.
     static func torchFlags(_ s: ConfigSection) throws(ConfigError) {
@@ -257,6 +253,10 @@ extension OptimizerCatalog {
         s.declare("foreach")
     }
 
+    /// `core` with pytorch_optimizer's weight decay (`apply_weight_decay`): `weight_decay` λ, decoupled
+    /// by default (p ← p(1 − lr·λ), or p(1 − λ) with `fixed_decay`), else added to the gradient before
+    /// `core` (`weight_decouple: false`); then the scale by −lr. Also takes the library's common
+    /// `maximize` (only false) and `foreach` (how it batches kernels; no effect on the arithmetic).
     static func libraryDecay(_ core: any GradientTransform, _ s: ConfigSection, defaultDecay: Double) throws(ConfigError)
         -> [any GradientTransform]
     {
