@@ -7,7 +7,7 @@ import Foundation
 //
 //     {"type":"step","step":12,"epoch":0.25,"loss":0.53,"lr":0.01,"grad_norm":1.2,"items":256,
 //      "samples_per_s":5000,"seconds":{"compute":0.04,"communication":0.002,"optimizer":0.001},
-//      "elapsed":3.2,"skipped":false}
+//      "elapsed":3.2,"skipped":false,"grad_noise_scale":412.0,"noise_trace":35.1,"noise_grad_sq":0.085}
 //     {"type":"eval","step":100,"epoch":2.0,"elapsed":31.0,"test_loss":0.31,"test_accuracy":0.891}
 //
 // - `step` counts optimizer steps (one global batch each); `epoch` is samples seen / training-set size, fractional.
@@ -74,11 +74,19 @@ public struct StepRecord: Codable, Sendable, Equatable {
     /// The reproducible mode only: how often the step was computed again because a gradient outgrew
     /// its fixed-point bound (usually 0; absent in the default mode).
     public var recomputed: Int?
+    /// The online gradient noise scale B_simple = tr Σ / |G|² after this step (`GradientNoiseScale`
+    /// in Training): null until it is defined, absent in older files.
+    public var gradientNoiseScale: Double?
+    /// The smoothed estimates B_simple is the ratio of: tr Σ (one item's gradient covariance) and
+    /// |G|² (the true gradient's squared norm).
+    public var noiseTrace: Double?
+    public var noiseGradientSquared: Double?
 
     public init(
         step: Int, epoch: Double, loss: Double, learningRate: Double, gradientNorm: Double, items: Int,
         samplesPerSecond: Double, seconds: StepTimings, elapsed: Double, skipped: Bool = false, runID: String? = nil,
-        recomputed: Int? = nil
+        recomputed: Int? = nil, gradientNoiseScale: Double? = nil, noiseTrace: Double? = nil,
+        noiseGradientSquared: Double? = nil
     ) {
         self.step = step
         self.epoch = epoch
@@ -92,6 +100,9 @@ public struct StepRecord: Codable, Sendable, Equatable {
         self.skipped = skipped
         self.runID = runID
         self.recomputed = recomputed
+        self.gradientNoiseScale = gradientNoiseScale
+        self.noiseTrace = noiseTrace
+        self.noiseGradientSquared = noiseGradientSquared
     }
 
     enum CodingKeys: String, CodingKey {
@@ -103,6 +114,9 @@ public struct StepRecord: Codable, Sendable, Equatable {
         case seconds, elapsed, skipped
         case runID = "run_id"
         case recomputed
+        case gradientNoiseScale = "grad_noise_scale"
+        case noiseTrace = "noise_trace"
+        case noiseGradientSquared = "noise_grad_sq"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -120,6 +134,9 @@ public struct StepRecord: Codable, Sendable, Equatable {
         skipped = try container.decodeIfPresent(Bool.self, forKey: .skipped) ?? false
         runID = try container.decodeIfPresent(String.self, forKey: .runID)
         recomputed = try container.decodeIfPresent(Int.self, forKey: .recomputed)
+        gradientNoiseScale = try container.decodeIfPresent(Double.self, forKey: .gradientNoiseScale)
+        noiseTrace = try container.decodeIfPresent(Double.self, forKey: .noiseTrace)
+        noiseGradientSquared = try container.decodeIfPresent(Double.self, forKey: .noiseGradientSquared)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -137,6 +154,10 @@ public struct StepRecord: Codable, Sendable, Equatable {
         try container.encode(skipped, forKey: .skipped)
         try container.encodeIfPresent(runID, forKey: .runID)
         try container.encodeIfPresent(recomputed, forKey: .recomputed)
+        // Written as null until defined, so that a reader sees the field from the first step on.
+        try container.encode(gradientNoiseScale, forKey: .gradientNoiseScale)
+        try container.encode(noiseTrace, forKey: .noiseTrace)
+        try container.encode(noiseGradientSquared, forKey: .noiseGradientSquared)
     }
 }
 

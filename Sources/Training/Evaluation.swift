@@ -47,18 +47,25 @@ public enum CheckpointEvaluation {
             let model = try Model(spec: configuration.model, inputShape: testSet.sampleShape,
                                   targetsPerSample: testSet.targetsPerSample, classes: testSet.classes)
             try checkpoint.restore(into: model.store.parameters, layout: model.layout, prefix: Checkpoint.parameterPrefix)
-            guard let recorded = try InputNormalization(reading: checkpoint) else {
-                let trainSet = try DatasetLoader.load(configuration.data, split: .train)
-                return (model, testSet, try Preprocessing(config: configuration.data, trainingSet: trainSet))
-            }
-            guard recorded.mean.count == 1 || recorded.mean.count == testSet.channels else {
-                throw ResumeError.mismatch(file: checkpoint.source, what: "normalisation recorded for \(recorded.mean.count) "
-                                           + "channels, but the test set has \(testSet.channels)")
-            }
-            return (model, testSet, Preprocessing(sampleShape: testSet.sampleShape, mean: recorded.mean, std: recorded.std))
+            return (model, testSet, try Self.preprocessing(recordedIn: checkpoint, for: testSet, configuration: configuration))
         }
         return try evaluate(model: model, testSet: testSet, preprocessing: preprocessing,
                             batch: configuration.evalBatch, world: world)
+    }
+
+    /// The input normalisation `checkpoint` records it was trained with, for samples like `dataset`'s;
+    /// only a checkpoint that predates the record has it measured again from the configured training set.
+    static func preprocessing(recordedIn checkpoint: Checkpoint, for dataset: Dataset,
+                              configuration: TrainingConfiguration) throws -> Preprocessing {
+        guard let recorded = try InputNormalization(reading: checkpoint) else {
+            let trainSet = try DatasetLoader.load(configuration.data, split: .train)
+            return try Preprocessing(config: configuration.data, trainingSet: trainSet)
+        }
+        guard recorded.mean.count == 1 || recorded.mean.count == dataset.channels else {
+            throw ResumeError.mismatch(file: checkpoint.source, what: "normalisation recorded for \(recorded.mean.count) "
+                                       + "channels, but the data set has \(dataset.channels)")
+        }
+        return Preprocessing(sampleShape: dataset.sampleShape, mean: recorded.mean, std: recorded.std)
     }
 
     /// The configuration to evaluate `checkpoint` with: `explicit` if given, else the resolved

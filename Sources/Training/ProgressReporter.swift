@@ -49,8 +49,10 @@ final class ProgressReporter {
         let skipped = skippedSinceLine == 0 ? ""
             : skippedSinceLine == 1 ? "  (step \(firstSkippedSinceLine) skipped: non-finite loss or gradient)"
             : "  (\(skippedSinceLine) steps skipped since step \(firstSkippedSinceLine): non-finite loss or gradient)"
-        let line = String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3g  %.0f samples/s  ETA %@%@",
-                          record.step, totalSteps, record.epoch, record.loss, record.learningRate, smoothedRate ?? 0,
+        // B_simple, the gradient noise scale: where a larger batch stops paying (GradientNoiseScale).
+        let noise = record.gradientNoiseScale.map { String(format: "  B_noise %.0f", $0) } ?? ""
+        let line = String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3g%@  %.0f samples/s  ETA %@%@",
+                          record.step, totalSteps, record.epoch, record.loss, record.learningRate, noise, smoothedRate ?? 0,
                           formatDuration(remaining * secondsPerStep), skipped)
         if isTerminal {
             let now = monotonicSeconds()

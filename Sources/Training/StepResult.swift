@@ -11,20 +11,28 @@ public struct StepScalars: Equatable, Sendable {
     public var nonFiniteRanks: Double
     /// Ranks asked to stop (a signal); any makes every rank stop after this step.
     public var stopRequests: Double
+    /// The sums over the parts of the batch that the gradient noise scale is estimated from.
+    public var noise: GradientNoiseStatistics
 
-    public init(lossSum: Double = 0, items: Double = 0, nonFiniteRanks: Double = 0, stopRequests: Double = 0) {
+    public init(lossSum: Double = 0, items: Double = 0, nonFiniteRanks: Double = 0, stopRequests: Double = 0,
+                noise: GradientNoiseStatistics = GradientNoiseStatistics()) {
         self.lossSum = lossSum
         self.items = items
         self.nonFiniteRanks = nonFiniteRanks
         self.stopRequests = stopRequests
+        self.noise = noise
     }
 
     /// The order in which the reduction carries them.
-    var packed: [Double] { [lossSum, items, nonFiniteRanks, stopRequests] }
+    var packed: [Double] {
+        [lossSum, items, nonFiniteRanks, stopRequests, noise.partSquaredNorms, noise.partSquaredCounts, noise.partCounts]
+    }
 
     init(packed: [Double]) {
-        precondition(packed.count == 4, "step scalars are 4 values, got \(packed.count)")
-        self.init(lossSum: packed[0], items: packed[1], nonFiniteRanks: packed[2], stopRequests: packed[3])
+        precondition(packed.count == 7, "step scalars are 7 values, got \(packed.count)")
+        self.init(lossSum: packed[0], items: packed[1], nonFiniteRanks: packed[2], stopRequests: packed[3],
+                  noise: GradientNoiseStatistics(partSquaredNorms: packed[4], partSquaredCounts: packed[5],
+                                                 partCounts: packed[6]))
     }
 }
 
@@ -46,6 +54,10 @@ public struct StepResult: Sendable {
     public var timings: StepTimings
     /// The step's wall time.
     public var seconds: Double
+    /// This step's unbiased estimates of |G|² and tr Σ (nil when the step was skipped or its parts
+    /// cannot tell them apart), and the run's smoothed noise scale after it.
+    public var noiseEstimate: GradientNoiseEstimate?
+    public var noiseScale: GradientNoiseScale
     /// The reproducible mode's recomputations of this step (a gradient outgrew its fixed-point bound).
     public var recomputations = 0
 

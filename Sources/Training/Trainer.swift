@@ -56,6 +56,8 @@ public final class Trainer {
     public private(set) var skippedSteps = 0
     /// Updates actually applied (the optimizer's own step counter).
     public private(set) var appliedSteps = 0
+    /// The online gradient noise scale, updated by every applied step whose parts can estimate it.
+    public private(set) var noiseScale: GradientNoiseScale
     /// Shown the mean gradient of each applied step (its number, counted from 1) before the update,
     /// which may overwrite the buffer: the one moment the gradient itself can be seen.
     var gradientInspector: ((_ step: Int, _ gradients: FloatBuffer) -> Void)?
@@ -65,6 +67,7 @@ public final class Trainer {
     public init(configuration: TrainingConfiguration, world: any Communicator) throws {
         self.configuration = configuration
         self.world = world
+        noiseScale = GradientNoiseScale(beta: configuration.noiseBeta)
 
         // Every rank must run the same configuration.
         let fingerprint = Int64(bitPattern: configuration.fingerprint)
@@ -146,12 +149,16 @@ public final class Trainer {
 
         // 3. Divide once by the global count; update with global values.
         var gradientNorm = Double.nan
+        var noiseEstimate: GradientNoiseEstimate?
         let learningRate = schedule.learningRate(step: step + 1)
         if skip {
             skippedSteps += 1
         } else {
             VectorMath.scale(gradients.baseAddress, gradients.count, by: Float(1.0 / scalars.items))
             gradientNorm = VectorMath.norm(gradients.baseAddress, gradients.count)
+            let batchSquaredNorm = (gradientNorm * scalars.items) * (gradientNorm * scalars.items)
+            noiseEstimate = scalars.noise.estimate(batchSquaredNorm: batchSquaredNorm, batchItems: scalars.items)
+            if let noiseEstimate { noiseScale.add(noiseEstimate) }
             gradientInspector?(step + 1, gradients)
             appliedSteps += 1
             optimizer.step(parameters: model.store.parameters, gradients: gradients,
@@ -169,7 +176,8 @@ public final class Trainer {
                           gradientNorm: gradientNorm, parametersFinite: parametersFinite,
                           timings: StepTimings(compute: summed.computeSeconds, communication: summed.communicationSeconds,
                                                optimizer: end - optimizerStart, data: summed.dataSeconds),
-                          seconds: end - stepStart, recomputations: summed.recomputations)
+                          seconds: end - stepStart, noiseEstimate: noiseEstimate, noiseScale: noiseScale,
+                          recomputations: summed.recomputations)
     }
 
     /// What steps 1–2 leave behind: the reduced scalars, the gradient sums in the store, and where the time went.
@@ -185,21 +193,33 @@ public final class Trainer {
         let local = try accumulateMicroBatches(from: loader)
         faults.afterMicroSteps(step, gradients: gradients)
         let locallyFinite = local.lossSum.isFinite && VectorMath.allFinite(gradients.baseAddress, gradients.count)
+        // The noise scale's parts: on several ranks each rank's share, on one the first micro-batch.
+        var noise = GradientNoiseStatistics()
+        if world.size > 1 {
+            if local.items > 0 { noise.add(squaredNorm: VectorMath.sumOfSquares(gradients.baseAddress, gradients.count), items: local.items) }
+        } else if let first = local.firstMicroBatch {
+            noise.add(squaredNorm: first.squaredNorm, items: first.items)
+        }
         let communicationStart = monotonicSeconds()
         var packed = StepScalars(lossSum: local.lossSum, items: Double(local.items),
-                                 nonFiniteRanks: locallyFinite ? 0 : 1, stopRequests: stopRequested ? 1 : 0).packed
+                                 nonFiniteRanks: locallyFinite ? 0 : 1, stopRequests: stopRequested ? 1 : 0, noise: noise).packed
         try reducer.reduce(gradients.pointer, scalars: &packed)
         return Summed(scalars: StepScalars(packed: packed), dataSeconds: local.dataSeconds,
                       computeSeconds: local.computeSeconds, communicationSeconds: monotonicSeconds() - communicationStart)
     }
 
     /// This rank's share of one optimizer step: its k micro-batches, forward and backward, with the
-    /// summed loss and the number of counted items (gradients accumulate in the store).
+    /// summed loss and the number of counted items (gradients accumulate in the store). On a single
+    /// rank with k > 1, the first micro-batch's squared gradient norm too: the buffer holds exactly
+    /// its sum until the second micro-step adds to it.
     private func accumulateMicroBatches(from loader: BatchLoader) throws
-        -> (lossSum: Double, items: Int, dataSeconds: Double, computeSeconds: Double)
+        -> (lossSum: Double, items: Int, dataSeconds: Double, computeSeconds: Double,
+            firstMicroBatch: (squaredNorm: Double, items: Int)?)
     {
         model.store.zeroGradients()
         var lossSum = 0.0, items = 0, dataSeconds = 0.0, computeSeconds = 0.0
+        var firstMicroBatch: (squaredNorm: Double, items: Int)?
+        let measuresFirst = world.size == 1 && plan.microSteps > 1
         for _ in 0..<plan.microSteps {
             let waitStart = monotonicSeconds()
             guard let batch = try loader.next() else { break }
@@ -211,12 +231,16 @@ public final class Trainer {
                                                  sampleIndices: batch.indices, count: batch.count,
                                                  seed: configuration.seed, step: step)
                 let added = faults.accumulate(loss, gradients: model.store.gradients)
+                if measuresFirst && items == 0 && added.items > 0 {
+                    let gradients = model.store.gradients
+                    firstMicroBatch = (VectorMath.sumOfSquares(gradients.baseAddress, gradients.count), added.items)
+                }
                 lossSum += added.sum
                 items += added.items
             }
             computeSeconds += monotonicSeconds() - computeStart
         }
-        return (lossSum, items, dataSeconds, computeSeconds)
+        return (lossSum, items, dataSeconds, computeSeconds, firstMicroBatch)
     }
 
     /// The reproducible mode: every chunk's gradient and loss added in fixed point, the integers
@@ -243,6 +267,7 @@ public final class Trainer {
                                                 chunk: plan.chunk, seed: configuration.seed, step: step) { gradients, chunkLoss in
                         exact.take(gradients)
                         loss.add(chunkLoss)
+                        loss.addNoisePart(squaredNorm: VectorMath.sumOfSquares(gradients, model.layout.totalCount), items: chunkLoss.items)
                     }
                 }
             }
@@ -302,7 +327,7 @@ public final class Trainer {
             version: TrainingSession.version, elapsed: elapsed, runID: runID,
             configuration: configuration.tree.yaml(),
             normalization: InputNormalization(mean: preprocessing.mean, std: preprocessing.std))
-        var checkpoint = Checkpoint(metadata: metadata.strings)
+        var checkpoint = Checkpoint(metadata: metadata.strings.merging(noiseScale.strings) { $1 })
         for tensor in stateTensors {
             checkpoint.append(tensor.name, shape: tensor.shape, floats: UnsafeBufferPointer(tensor.values))
         }
@@ -350,6 +375,7 @@ public final class Trainer {
             }
             exact.setExponents(exponents.map { Int($0) })
         }
+        try noiseScale.restore(from: checkpoint.metadata, file: file)
         step = metadata.step
         appliedSteps = metadata.appliedSteps
         skippedSteps = metadata.skippedSteps
@@ -391,12 +417,33 @@ func parameterChecksum(_ buffer: FloatBuffer) -> Double {
 
 /// The step's scalars as the reproducible mode carries them: the loss sum in `FixedPointScalar`
 /// limbs and the counts as integers, all summed exactly after the gradient sums.
+///
+/// The noise scale's parts are the chunks, so that its statistics too have the same bits for every
+/// decomposition: each chunk's squared gradient norm is computed from the same bits wherever the
+/// chunk runs and added in the same limbs (rounded to a whole number beyond 2⁴⁰, still the same for
+/// every decomposition); one beyond 2⁶² leaves the step without a noise estimate.
 struct ExactScalars {
-    static let count = 5
+    static let count = 9
     var whole: Int64 = 0, fraction: Int64 = 0
     var items = 0
     var nonFinite = false
     var stopRequested = false
+    var noiseWhole: Int64 = 0, noiseFraction: Int64 = 0
+    var noiseSquaredCounts: Int64 = 0
+    var noiseOutOfRange = false
+
+    mutating func addNoisePart(squaredNorm: Double, items: Int) {
+        guard items > 0 else { return }
+        noiseSquaredCounts += Int64(items) * Int64(items)
+        if let limbs = FixedPointScalar.limbs(squaredNorm) {
+            noiseWhole += limbs.whole
+            noiseFraction += limbs.fraction
+        } else if squaredNorm < 0x1p62 {
+            noiseWhole += Int64(squaredNorm.rounded())
+        } else {
+            noiseOutOfRange = true
+        }
+    }
 
     mutating func add(_ loss: LossSum) {
         items += loss.items
@@ -414,12 +461,19 @@ struct ExactScalars {
         scalars[2] = Int64(items)
         scalars[3] = nonFinite ? 1 : 0
         scalars[4] = stopRequested ? 1 : 0
+        scalars[5] = noiseWhole
+        scalars[6] = noiseFraction
+        scalars[7] = noiseSquaredCounts
+        scalars[8] = noiseOutOfRange ? 1 : 0
     }
 
     /// The reduced integers as the step's scalars.
     static func reduced(_ scalars: UnsafeMutableBufferPointer<Int64>) -> StepScalars {
-        StepScalars(lossSum: FixedPointScalar.value(whole: scalars[0], fraction: scalars[1]), items: Double(scalars[2]),
-                    nonFiniteRanks: Double(scalars[3]), stopRequests: Double(scalars[4]))
+        let noise = scalars[8] > 0 ? GradientNoiseStatistics()
+            : GradientNoiseStatistics(partSquaredNorms: FixedPointScalar.value(whole: scalars[5], fraction: scalars[6]),
+                                      partSquaredCounts: Double(scalars[7]), partCounts: Double(scalars[2]))
+        return StepScalars(lossSum: FixedPointScalar.value(whole: scalars[0], fraction: scalars[1]), items: Double(scalars[2]),
+                           nonFiniteRanks: Double(scalars[3]), stopRequests: Double(scalars[4]), noise: noise)
     }
 }
 

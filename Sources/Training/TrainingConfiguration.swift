@@ -38,6 +38,8 @@ public struct TrainingConfiguration {
     /// and one that silently skips all of them wastes the whole budget and exits as if it had trained.
     public let maxConsecutiveSkips: Int
     public static let defaultMaxConsecutiveSkips = 20
+    /// `train.noise_beta`: the averaging factor of the online gradient noise scale (`GradientNoiseScale`).
+    public let noiseBeta: Double
     /// Test-set samples per evaluation forward pass.
     public let evalBatch: Int
     public let checkpointEvery: Int
@@ -171,6 +173,7 @@ public struct TrainingConfiguration {
         maxConsecutiveSkips = try train.int("max_consecutive_skips", default: Self.defaultMaxConsecutiveSkips,
                                             range: 0...Int.max)
         evalBatch = try train.int("eval_batch", default: 1000, range: 1...Int.max)
+        noiseBeta = try train.double("noise_beta", default: GradientNoiseScale.defaultBeta, range: 0...1, openUpper: true)
         try train.finish()
         logging = try LoggingSettings(section: root.section("logging"))
 

@@ -234,7 +234,9 @@ public final class TrainingSession {
                 gradientNorm: result.gradientNorm, items: result.items,
                 samplesPerSecond: result.scalars.items / max(result.seconds, 1e-9), seconds: result.timings,
                 elapsed: elapsed(), skipped: result.skipped,
-                recomputed: trainer.isReproducible ? result.recomputations : nil)
+                recomputed: trainer.isReproducible ? result.recomputations : nil,
+                gradientNoiseScale: result.noiseScale.noiseScale, noiseTrace: result.noiseScale.smoothed?.trace,
+                noiseGradientSquared: result.noiseScale.smoothed?.gradientSquared)
             try metrics?.write(record)
             try eventLog?.record(record, parameters: trainer.model.store.parameters)
             progress?.update(record, epochs: stepsPerEpoch)
