@@ -81,12 +81,16 @@ public struct StepRecord: Codable, Sendable, Equatable {
     /// |G|² (the true gradient's squared norm).
     public var noiseTrace: Double?
     public var noiseGradientSquared: Double?
+    /// `schedule.adascale` only: the step's gain ratio r_t and the progress τ through the base schedule
+    /// (in base steps) after it.
+    public var gainRatio: Double?
+    public var progress: Double?
 
     public init(
         step: Int, epoch: Double, loss: Double, learningRate: Double, gradientNorm: Double, items: Int,
         samplesPerSecond: Double, seconds: StepTimings, elapsed: Double, skipped: Bool = false, runID: String? = nil,
         recomputed: Int? = nil, gradientNoiseScale: Double? = nil, noiseTrace: Double? = nil,
-        noiseGradientSquared: Double? = nil
+        noiseGradientSquared: Double? = nil, gainRatio: Double? = nil, progress: Double? = nil
     ) {
         self.step = step
         self.epoch = epoch
@@ -103,6 +107,8 @@ public struct StepRecord: Codable, Sendable, Equatable {
         self.gradientNoiseScale = gradientNoiseScale
         self.noiseTrace = noiseTrace
         self.noiseGradientSquared = noiseGradientSquared
+        self.gainRatio = gainRatio
+        self.progress = progress
     }
 
     enum CodingKeys: String, CodingKey {
@@ -117,6 +123,8 @@ public struct StepRecord: Codable, Sendable, Equatable {
         case gradientNoiseScale = "grad_noise_scale"
         case noiseTrace = "noise_trace"
         case noiseGradientSquared = "noise_grad_sq"
+        case gainRatio = "gain_ratio"
+        case progress
     }
 
     public init(from decoder: any Decoder) throws {
@@ -137,6 +145,8 @@ public struct StepRecord: Codable, Sendable, Equatable {
         gradientNoiseScale = try container.decodeIfPresent(Double.self, forKey: .gradientNoiseScale)
         noiseTrace = try container.decodeIfPresent(Double.self, forKey: .noiseTrace)
         noiseGradientSquared = try container.decodeIfPresent(Double.self, forKey: .noiseGradientSquared)
+        gainRatio = try container.decodeIfPresent(Double.self, forKey: .gainRatio)
+        progress = try container.decodeIfPresent(Double.self, forKey: .progress)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -158,6 +168,8 @@ public struct StepRecord: Codable, Sendable, Equatable {
         try container.encode(gradientNoiseScale, forKey: .gradientNoiseScale)
         try container.encode(noiseTrace, forKey: .noiseTrace)
         try container.encode(noiseGradientSquared, forKey: .noiseGradientSquared)
+        try container.encodeIfPresent(gainRatio, forKey: .gainRatio)
+        try container.encodeIfPresent(progress, forKey: .progress)
     }
 }
 

@@ -37,7 +37,10 @@ final class ProgressReporter {
 
     func update(_ record: StepRecord, epochs stepsPerEpoch: Int) {
         smoothedRate = smoothedRate.map { 0.9 * $0 + 0.1 * record.samplesPerSecond } ?? record.samplesPerSecond
-        let remaining = Double(totalSteps - record.step)
+        // With AdaScale the run ends when its progress τ reaches `totalSteps` base steps, at the pace so far.
+        let remaining = record.progress.map { max(Double(totalSteps) - $0, 0) * Double(record.step) / max($0, 1e-9) }
+            ?? Double(totalSteps - record.step)
+        let last = record.step == totalSteps || record.progress.map { $0 >= Double(totalSteps) } == true
         let secondsPerStep = record.elapsed / Double(max(record.step, 1))
         // The first skip after an applied step is shown at once; the rest are counted into the next regular line.
         let startsStreak = record.skipped && !previousSkipped
@@ -51,18 +54,20 @@ final class ProgressReporter {
             : "  (\(skippedSinceLine) steps skipped since step \(firstSkippedSinceLine): non-finite loss or gradient)"
         // B_simple, the gradient noise scale: where a larger batch stops paying (GradientNoiseScale).
         let noise = record.gradientNoiseScale.map { String(format: "  B_noise %.0f", $0) } ?? ""
-        let line = String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3g%@  %.0f samples/s  ETA %@%@",
-                          record.step, totalSteps, record.epoch, record.loss, record.learningRate, noise, smoothedRate ?? 0,
+        let position = record.progress.map { String(format: "step %d  progress %.0f/%d", record.step, $0, totalSteps) }
+            ?? String(format: "step %d/%d", record.step, totalSteps)
+        let line = String(format: "%@  epoch %.2f  loss %.4f  lr %.3g%@  %.0f samples/s  ETA %@%@",
+                          position, record.epoch, record.loss, record.learningRate, noise, smoothedRate ?? 0,
                           formatDuration(remaining * secondsPerStep), skipped)
         if isTerminal {
             let now = monotonicSeconds()
-            guard now - lastDraw >= 0.5 || record.step == totalSteps else { return }
+            guard now - lastDraw >= 0.5 || last else { return }
             lastDraw = now
             print("\r\u{1B}[2K" + line, terminator: "")
             fflush(nil)
             hasLiveLine = true
             skippedSinceLine = 0
-        } else if record.step % logEvery == 0 || record.step == totalSteps || startsStreak {
+        } else if record.step % logEvery == 0 || last || startsStreak {
             print(line)
             fflush(nil)
             skippedSinceLine = 0

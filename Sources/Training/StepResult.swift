@@ -58,6 +58,10 @@ public struct StepResult: Sendable {
     /// cannot tell them apart), and the run's smoothed noise scale after it.
     public var noiseEstimate: GradientNoiseEstimate?
     public var noiseScale: GradientNoiseScale
+    /// AdaScale's gain r_t (nil on a skipped step, which makes no progress) and its progress τ after
+    /// this step (both nil without `schedule.adascale`).
+    public var gainRatio: Double?
+    public var progress: Double?
     /// The reproducible mode's recomputations of this step (a gradient outgrew its fixed-point bound).
     public var recomputations = 0
 

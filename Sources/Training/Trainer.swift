@@ -58,6 +58,10 @@ public final class Trainer {
     public private(set) var appliedSteps = 0
     /// The online gradient noise scale, updated by every applied step whose parts can estimate it.
     public private(set) var noiseScale: GradientNoiseScale
+    /// `schedule.adascale`: the learning rate scaled by the gain, the base schedule followed in progress.
+    public private(set) var adascale: AdaScale?
+    /// Whether training is complete: every step taken, or AdaScale's progress through the base schedule.
+    public var isFinished: Bool { step >= totalSteps || adascale?.isFinished == true }
     /// Shown the mean gradient of each applied step (its number, counted from 1) before the update,
     /// which may overwrite the buffer: the one moment the gradient itself can be seen.
     var gradientInspector: ((_ step: Int, _ gradients: FloatBuffer) -> Void)?
@@ -91,12 +95,24 @@ public final class Trainer {
             let optimizer = try OptimizerCatalog.make(
                 section: ConfigSection(configuration.optimizerTree, path: "optimizer"), layout: model.layout)
             let plan = try configuration.batchPlan(sampleCount: trainSet.count, worldSize: world.size)
-            let totalSteps = configuration.totalSteps(stepsPerEpoch: plan.stepsPerEpoch)
+            // With AdaScale the run takes at most the base schedule's steps (every gain 1), fewer as gains exceed 1.
+            let baseSteps = configuration.adascaleBaseSteps(sampleCount: trainSet.count)
+            let totalSteps = baseSteps ?? configuration.totalSteps(stepsPerEpoch: plan.stepsPerEpoch)
             let schedule = try configuration.makeSchedule(totalSteps: totalSteps)
+            if baseSteps != nil && world.size == 1 && plan.microSteps == 1 && !configuration.reproducible
+                && configuration.adascaleBaseBatch != configuration.globalBatch {
+                throw ConfigError.invalid(key: "schedule.adascale", reason: "needs the gradient noise statistics, which one "
+                                          + "rank with one micro-batch per step does not have: set batch.micro below "
+                                          + "batch.global (\(configuration.globalBatch)) or run on more ranks")
+            }
             let preprocessing = try Preprocessing(config: configuration.data, trainingSet: trainSet)
             return (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps)
         }
         (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps) = built
+        let baseSteps = totalSteps
+        adascale = configuration.adascaleBaseBatch.map {
+            AdaScale(baseBatch: $0, globalBatch: configuration.globalBatch, baseSteps: baseSteps)
+        }
         reducer = GradientReducer(communicator: world, bucketBytes: configuration.bucketBytes,
                                   compressesToBFloat16: configuration.compressesGradients)
         world.watchdog?.arm(timeout: configuration.timeoutSeconds)
@@ -150,7 +166,8 @@ public final class Trainer {
         // 3. Divide once by the global count; update with global values.
         var gradientNorm = Double.nan
         var noiseEstimate: GradientNoiseEstimate?
-        let learningRate = schedule.learningRate(step: step + 1)
+        var learningRate = adascale.map { schedule.learningRate(at: $0.scheduleStep) } ?? schedule.learningRate(step: step + 1)
+        var gain: Double?
         if skip {
             skippedSteps += 1
         } else {
@@ -159,6 +176,13 @@ public final class Trainer {
             let batchSquaredNorm = (gradientNorm * scalars.items) * (gradientNorm * scalars.items)
             noiseEstimate = scalars.noise.estimate(batchSquaredNorm: batchSquaredNorm, batchItems: scalars.items)
             if let noiseEstimate { noiseScale.add(noiseEstimate) }
+            if var scaled = adascale {
+                let ratio = scaled.gain(noiseScale.smoothed, items: scalars.items)
+                learningRate = Float(ratio * Double(learningRate))
+                scaled.advance(by: ratio)
+                adascale = scaled
+                gain = ratio
+            }
             gradientInspector?(step + 1, gradients)
             appliedSteps += 1
             optimizer.step(parameters: model.store.parameters, gradients: gradients,
@@ -177,7 +201,7 @@ public final class Trainer {
                           timings: StepTimings(compute: summed.computeSeconds, communication: summed.communicationSeconds,
                                                optimizer: end - optimizerStart, data: summed.dataSeconds),
                           seconds: end - stepStart, noiseEstimate: noiseEstimate, noiseScale: noiseScale,
-                          recomputations: summed.recomputations)
+                          gainRatio: gain, progress: adascale?.progress, recomputations: summed.recomputations)
     }
 
     /// What steps 1–2 leave behind: the reduced scalars, the gradient sums in the store, and where the time went.
@@ -327,7 +351,8 @@ public final class Trainer {
             version: TrainingSession.version, elapsed: elapsed, runID: runID,
             configuration: configuration.tree.yaml(),
             normalization: InputNormalization(mean: preprocessing.mean, std: preprocessing.std))
-        var checkpoint = Checkpoint(metadata: metadata.strings.merging(noiseScale.strings) { $1 })
+        var checkpoint = Checkpoint(metadata: metadata.strings.merging(noiseScale.strings) { $1 }
+                                        .merging(adascale?.strings ?? [:]) { $1 })
         for tensor in stateTensors {
             checkpoint.append(tensor.name, shape: tensor.shape, floats: UnsafeBufferPointer(tensor.values))
         }
@@ -376,6 +401,7 @@ public final class Trainer {
             exact.setExponents(exponents.map { Int($0) })
         }
         try noiseScale.restore(from: checkpoint.metadata, file: file)
+        try adascale?.restore(from: checkpoint.metadata, file: file)
         step = metadata.step
         appliedSteps = metadata.appliedSteps
         skippedSteps = metadata.skippedSteps
@@ -405,7 +431,9 @@ public final class Trainer {
     }
 
     /// The learning rate of the step after `step` completed steps (what a resume continues with).
-    public func learningRate(afterStep step: Int) -> Float { schedule.learningRate(step: max(step, 1)) }
+    public func learningRate(afterStep step: Int) -> Float {
+        adascale.map { schedule.learningRate(at: max($0.progress, 1)) } ?? schedule.learningRate(step: max(step, 1))
+    }
 }
 
 /// A position-weighted sum, so that swapped or shifted values change it too.

@@ -69,6 +69,8 @@ public struct TrainingConfiguration {
     /// The raw `optimizer` and `schedule` sections, read once the model's layout is known.
     public let optimizerTree: ConfigValue
     public let scheduleTree: ConfigValue
+    /// `schedule.adascale.base_batch`: the batch whose schedule AdaScale runs at this batch (nil: off).
+    public let adascaleBaseBatch: Int?
 
     /// How long to train.
     public enum Duration: Equatable, Sendable {
@@ -217,6 +219,7 @@ public struct TrainingConfiguration {
         optimizerTree = root.value("optimizer") ?? .null
         scheduleTree = root.value("schedule") ?? .null
         guard optimizerTree != .null else { throw ConfigError.missingKey(key: "optimizer") }
+        adascaleBaseBatch = try AdaScale.read(from: scheduleTree, globalBatch: globalBatch)
         try root.finish()
     }
 
@@ -258,6 +261,14 @@ public struct TrainingConfiguration {
     public func batchPlan(sampleCount: Int, worldSize: Int) throws(BatchPlanError) -> BatchPlan {
         try BatchPlan(sampleCount: sampleCount, globalBatch: globalBatch, microBatch: microBatch, worldSize: worldSize,
                       lastBatch: data.lastBatch, seed: seed, chunk: chunk)
+    }
+
+    /// The AdaScale schedule's length in base steps (the configured duration at the base batch), or nil
+    /// without AdaScale.
+    public func adascaleBaseSteps(sampleCount: Int) -> Int? {
+        guard let base = adascaleBaseBatch else { return nil }
+        let perEpoch = data.lastBatch == .drop ? sampleCount / base : (sampleCount + base - 1) / base
+        return totalSteps(stepsPerEpoch: max(perEpoch, 1))
     }
 
     /// Optimizer steps of the run, given the steps of one epoch.

@@ -69,7 +69,7 @@ public final class TrainingSession {
     /// The model being trained (its parameters are the run's current ones on every rank).
     public var model: Model { trainer.model }
     /// Whether the checkpoint resumed from had already trained every step (then `run` changes nothing).
-    public var isAlreadyFinished: Bool { resumedFrom != nil && trainer.step >= trainer.totalSteps }
+    public var isAlreadyFinished: Bool { resumedFrom != nil && trainer.isFinished }
 
     /// - Parameter overwrite: clear a run directory that holds another run before starting (only
     ///   once every check has passed); without it such a directory is refused.
@@ -108,7 +108,7 @@ public final class TrainingSession {
                                          world: world)
         self.runID = runID
         elapsedBefore = resumedFrom?.elapsed ?? 0
-        let finished = resumedFrom.map { $0.step >= trainer.totalSteps } ?? false
+        let finished = resumedFrom != nil && trainer.isFinished
         progress = world.isRoot && !quiet && !finished
             ? ProgressReporter(totalSteps: trainer.totalSteps, logEvery: configuration.logEvery) : nil
         // 3. Only a run that will train writes anything: a refused or finished resume leaves the directory as it was.
@@ -225,7 +225,7 @@ public final class TrainingSession {
             try eventLog?.record(lastEvaluation, step: step)
             progress?.report(evaluation)
         }
-        while trainer.step < trainer.totalSteps {
+        while !trainer.isFinished {
             let result = try trainer.step(from: loader, stopRequested: stopRequested())
             samplesSeen += result.items
             let step = result.step, epoch = Double(step) / Double(stepsPerEpoch)
@@ -236,7 +236,8 @@ public final class TrainingSession {
                 elapsed: elapsed(), skipped: result.skipped,
                 recomputed: trainer.isReproducible ? result.recomputations : nil,
                 gradientNoiseScale: result.noiseScale.noiseScale, noiseTrace: result.noiseScale.smoothed?.trace,
-                noiseGradientSquared: result.noiseScale.smoothed?.gradientSquared)
+                noiseGradientSquared: result.noiseScale.smoothed?.gradientSquared,
+                gainRatio: result.gainRatio, progress: result.progress)
             try metrics?.write(record)
             try eventLog?.record(record, parameters: trainer.model.store.parameters)
             progress?.update(record, epochs: stepsPerEpoch)
@@ -265,14 +266,14 @@ public final class TrainingSession {
                 try trainer.verifyParametersAgree()
             }
             // A stop is evaluated too, so that the accuracy it reports is the model's at the stop.
-            if step % evalEvery == 0 || step == trainer.totalSteps || result.stopRequested {
+            if step % evalEvery == 0 || trainer.isFinished || result.stopRequested {
                 try evaluate(step: step, epoch: epoch)
             }
             let every = configuration.checkpointEvery
-            if every > 0 && step % every == 0 && step < trainer.totalSteps && !result.stopRequested {
+            if every > 0 && step % every == 0 && !trainer.isFinished && !result.stopRequested {
                 try saveCheckpoint(elapsed: elapsed())
             }
-            if result.stopRequested && step < trainer.totalSteps {
+            if result.stopRequested && !trainer.isFinished {
                 stopped = true
                 break
             }
@@ -280,7 +281,7 @@ public final class TrainingSession {
         progress?.finish()
         let seconds = monotonicSeconds() - startTime
         let checkpoint = try saveCheckpoint(elapsed: elapsedBefore + seconds)
-        if let runDirectory, trainer.step >= trainer.totalSteps {
+        if let runDirectory, trainer.isFinished {
             try agree(world) {
                 if world.isRoot {
                     try trainer.snapshot(elapsed: elapsedBefore + seconds, runID: runID)

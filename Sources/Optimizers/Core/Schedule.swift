@@ -26,6 +26,8 @@ public struct Schedule: Sendable {
         decayFraction = try section.double("decay_fraction", default: 0.1, range: 0...1, openLower: true)
         let rule = ScaleRule(rawValue: try section.choice("scale_rule", default: "none", from: ScaleRule.allCases.map(\.rawValue))) ?? .none
         let baseBatch = try section.int("base_batch", default: max(globalBatch, 1), range: 1...Int.max)
+        // Read by the trainer, which owns the noise statistics AdaScale needs (Training/AdaScale.swift).
+        _ = section.value("adascale")
         try section.finish()
         guard baseLearningRate >= 0 else {
             throw .outOfRange(key: "optimizer.lr", value: "\(baseLearningRate)", allowed: "≥ 0")
@@ -40,23 +42,28 @@ public struct Schedule: Sendable {
     }
 
     /// The rate for 1-based `step`.
-    public func learningRate(step: Int) -> Float {
-        if step <= warmupSteps { return Float(peak * Double(step) / Double(max(warmupSteps, 1))) }
+    public func learningRate(step: Int) -> Float { learningRate(at: Double(step)) }
+
+    /// The rate at a fractional 1-based position: AdaScale follows the schedule in base steps of
+    /// progress, which need not be whole. For a whole `step` the same bits as `learningRate(step:)`.
+    public func learningRate(at step: Double) -> Float {
+        let warmup = Double(warmupSteps), total = Double(totalSteps)
+        if step <= warmup { return Float(peak * step / max(warmup, 1)) }
         let floor = peak * minimumRatio
         switch decay {
         case .constant:
             return Float(peak)
         case .cosine:
-            let progress = min(1, Double(step - warmupSteps) / Double(max(totalSteps - warmupSteps, 1)))
+            let progress = min(1, (step - warmup) / max(total - warmup, 1))
             return Float(floor + (peak - floor) * 0.5 * (1 + cos(Double.pi * progress)))
         case .linear:
-            let progress = min(1, Double(step - warmupSteps) / Double(max(totalSteps - warmupSteps, 1)))
+            let progress = min(1, (step - warmup) / max(total - warmup, 1))
             return Float(peak - (peak - floor) * progress)
         case .wsd:
-            let decaySteps = max(1, Int((decayFraction * Double(totalSteps)).rounded()))
-            let start = max(warmupSteps, totalSteps - decaySteps)
+            let decaySteps = max(1, Int((decayFraction * total).rounded()))
+            let start = Double(max(warmupSteps, totalSteps - decaySteps))
             if step <= start { return Float(peak) }
-            let progress = min(1, Double(step - start) / Double(max(totalSteps - start, 1)))
+            let progress = min(1, (step - start) / max(total - start, 1))
             return Float(peak - (peak - floor) * progress)
         }
     }
