@@ -4,6 +4,7 @@ import Foundation
 enum HTMLReport {
     static func render(
         sweep: Sweep, summaries: [VariantSummary], plots: [ReportPlot], figures: [ReportFigure] = [],
+        scaling: CriticalBatchAnalysis? = nil, scalingPlots: [ReportPlot] = [],
         options: ReportOptions
     ) -> String {
         var html = """
@@ -35,6 +36,15 @@ enum HTMLReport {
         html += "at or above it; \(ReportTable.missing) means not reached (or not evaluated yet). "
         html += "Bold marks the best value of a column.</p>\n"
 
+        if let scaling {
+            html += "<h2>Steps to \(ReportTable.percentLabel(options.targetAccuracy).xmlEscaped) against the effective batch</h2>\n"
+            html += plainTable(ReportTable.criticalBatch(scaling))
+            html += "<p class=\"note\">\(scaling.summary.xmlEscaped) Each batch is represented by its variant that "
+            html += "reached the target in the fewest steps; examples are the training samples seen until then.</p>\n"
+            html += "<div class=\"plots\">\n"
+            for plot in scalingPlots { html += "<figure>\n" + plot.plot.render() + "</figure>\n" }
+            html += "</div>\n"
+        }
         html += "<h2>Plots</h2>\n<div class=\"plots\">\n"
         for plot in plots {
             html += "<figure>\n" + plot.plot.render() + "</figure>\n"
@@ -64,6 +74,26 @@ enum HTMLReport {
             html += "</details>\n"
         }
         html += "</main>\n</body>\n</html>\n"
+        return html
+    }
+
+    /// A table whose rows are not variants (no status colours or swatches).
+    static func plainTable(_ table: ReportTable) -> String {
+        var html = "<div class=\"table\"><table>\n<thead><tr>"
+        for column in table.columns {
+            html += "<th class=\"\(column.alignment == .right ? "num" : "text")\">\(column.header.xmlEscaped)</th>"
+        }
+        html += "</tr></thead>\n<tbody>\n"
+        let best = table.columns.map { table.bestRows(in: $0) }
+        for row in 0..<table.rowCount {
+            html += "<tr>"
+            for (index, column) in table.columns.enumerated() {
+                let classes = [column.alignment == .right ? "num" : "text"] + (best[index].contains(row) ? ["best"] : [])
+                html += "<td class=\"\(classes.joined(separator: " "))\">\(column.cells[row].xmlEscaped)</td>"
+            }
+            html += "</tr>\n"
+        }
+        html += "</tbody>\n</table></div>\n"
         return html
     }
 

@@ -4,7 +4,7 @@ import Foundation
 enum MarkdownReport {
     static func render(
         sweep: Sweep, summaries: [VariantSummary], plots: [ReportPlot], figures: [ReportFigure] = [],
-        options: ReportOptions
+        scaling: CriticalBatchAnalysis? = nil, scalingPlots: [ReportPlot] = [], options: ReportOptions
     ) -> String {
         var text = "# \(options.title)\n\n"
         let description = options.description.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -16,6 +16,14 @@ enum MarkdownReport {
         text += "\nSamples/s is the median over logged steps. Time and epochs to "
         text += "\(ReportTable.percentLabel(options.targetAccuracy)) are those of the first evaluation at or above "
         text += "it; \(ReportTable.missing) means not reached (or not evaluated yet).\n\n"
+
+        if let scaling {
+            text += "## Steps to \(ReportTable.percentLabel(options.targetAccuracy)) against the effective batch\n\n"
+            text += table(ReportTable.criticalBatch(scaling))
+            text += "\n" + scaling.summary + " Each batch is represented by its variant that reached the target "
+            text += "in the fewest steps; examples are the training samples seen until then.\n\n"
+            for plot in scalingPlots { text += "![\(plot.caption)](plots/\(plot.fileName))\n\n" }
+        }
 
         text += "## Plots\n\n"
         for plot in plots {

@@ -24,6 +24,8 @@ public enum ReportBuilder {
     public static func render(_ sweep: Sweep, options: ReportOptions) throws(ReportError) -> ReportSummary {
         try options.validate()
         let summaries = sweep.variants.map { VariantSummary($0, targetAccuracy: options.targetAccuracy) }
+        let scaling = CriticalBatchAnalysis(sweep.variants, target: options.targetAccuracy)
+        let scalingPlots = ReportPlots.scaling(scaling)
         let plots = ReportPlots.make(for: sweep.variants, options: options)
         let figures = GradientHeatMap.make(for: sweep.variants)
 
@@ -34,7 +36,7 @@ public enum ReportBuilder {
             throw .writeFailed(path: plotsDirectory.path, reason: error.localizedDescription)
         }
         var plotURLs: [URL] = []
-        for plot in plots {
+        for plot in scalingPlots + plots {
             let url = plotsDirectory.appendingPathComponent(plot.fileName)
             try write(plot.plot.document, to: url)
             plotURLs.append(url)
@@ -46,12 +48,13 @@ public enum ReportBuilder {
         }
         let markdownURL = sweep.directory.appendingPathComponent(markdownFileName)
         try write(MarkdownReport.render(sweep: sweep, summaries: summaries, plots: plots, figures: figures,
-                                                options: options),
+                                        scaling: scaling, scalingPlots: scalingPlots, options: options),
                   to: markdownURL)
         let htmlURL = sweep.directory.appendingPathComponent(htmlFileName)
         try write(HTMLReport.render(sweep: sweep, summaries: summaries, plots: plots, figures: figures,
-                                           options: options), to: htmlURL)
-        return ReportSummary(variants: summaries, markdownURL: markdownURL, htmlURL: htmlURL, plotURLs: plotURLs)
+                                    scaling: scaling, scalingPlots: scalingPlots, options: options), to: htmlURL)
+        return ReportSummary(variants: summaries, markdownURL: markdownURL, htmlURL: htmlURL, plotURLs: plotURLs,
+                             scaling: scaling)
     }
 
     /// Atomic, so a viewer refreshing the report during training never sees a half-written file.

@@ -87,3 +87,57 @@ enum ReportPlots {
         ]
     }
 }
+
+extension ReportPlots {
+    /// Steps and examples to the target against the effective batch, log–log: per recipe group the best
+    /// variant of each batch, perfect scaling from its smallest batch that reached the target, the fitted
+    /// curve of `CriticalBatchAnalysis`, and each batch's mean measured noise scale B_simple at its steps.
+    static func scaling(_ analysis: CriticalBatchAnalysis) -> [ReportPlot] {
+        let target = ReportTable.percentLabel(analysis.target)
+        let batches = analysis.groups.flatMap { $0.points.map { Double($0.effectiveBatch) } }
+        let low = batches.min() ?? 1, high = batches.max() ?? 1
+        // Log-spaced batches for the model curves, across the measured range.
+        let grid = (0...48).map { low * pow(high / low, Double($0) / 48) }
+
+        func plot(_ fileName: String, _ title: String, y: String, perfect: @escaping (_ value: Double, _ from: Double, _ at: Double) -> Double,
+                  measure: (CriticalBatchAnalysis.Point) -> Double?,
+                  model: (CriticalBatchAnalysis.Fit, Double) -> Double) -> ReportPlot {
+            var series: [PlotSeries] = []
+            for (index, group) in analysis.groups.enumerated() {
+                let color = Palette.color(at: index)
+                let label = group.name.map { "\($0): " } ?? ""
+                let reached = group.points.filter { measure($0) != nil }
+                series.append(PlotSeries(name: label + "best per batch",
+                                         points: reached.map { PlotPoint(x: Double($0.effectiveBatch), y: measure($0)!) },
+                                         color: color, showsMarkers: true))
+                if let first = reached.first, let value = measure(first) {
+                    series.append(PlotSeries(name: label + "perfect scaling",
+                                             points: grid.map { PlotPoint(x: $0, y: perfect(value, Double(first.effectiveBatch), $0)) },
+                                             color: color, dash: "6 3", lineWidth: 1, opacity: 0.6, affectsDomain: false))
+                }
+                if let fit = group.fit {
+                    series.append(PlotSeries(name: label + String(format: "fit, B_crit = %.0f", fit.criticalBatch),
+                                             points: grid.map { PlotPoint(x: $0, y: model(fit, $0)) },
+                                             color: color, dash: "2 3", lineWidth: 1.5, affectsDomain: false))
+                }
+                let noise = reached.compactMap { point in point.meanNoiseScale.map { PlotPoint(x: $0, y: measure(point)!) } }
+                if !noise.isEmpty {
+                    series.append(PlotSeries(name: label + "B_simple (measured)", points: noise, color: color,
+                                             opacity: 0, showsMarkers: true, affectsDomain: false))
+                }
+            }
+            let identifier = "plot-" + fileName.replacingOccurrences(of: ".svg", with: "")
+            return ReportPlot(fileName: fileName, caption: title,
+                              plot: SVGPlot(identifier: identifier, title: title, xTitle: "Effective batch size",
+                                            yTitle: y, yScale: .logarithmic, xLogarithmic: true, series: series))
+        }
+        return [
+            plot("steps-to-target.svg", "Steps to \(target) test accuracy", y: "Optimizer steps",
+                 perfect: { value, from, at in value * from / at },
+                 measure: { $0.stepsToTarget.map(Double.init) }, model: { fit, b in fit.steps(atBatch: b) }),
+            plot("examples-to-target.svg", "Examples to \(target) test accuracy", y: "Training examples",
+                 perfect: { value, _, _ in value },
+                 measure: \.examplesToTarget, model: { fit, b in fit.steps(atBatch: b) * b }),
+        ]
+    }
+}

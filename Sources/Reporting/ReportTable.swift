@@ -117,3 +117,44 @@ struct ReportTable {
         String(format: "%g", value)
     }
 }
+
+extension ReportTable {
+    /// One row per effective batch: its fastest variant to the target, steps and examples to it, and the
+    /// measured noise scale beside the fitted critical batch.
+    static func criticalBatch(_ analysis: CriticalBatchAnalysis) -> ReportTable {
+        let rows = analysis.groups.flatMap { group in group.points.map { (group, $0) } }
+        let target = percentLabel(analysis.target)
+        let notReached = "not reached"
+        func column(_ header: String, _ alignment: Alignment = .right, _ preference: Preference = .none,
+                    _ cell: (CriticalBatchAnalysis.Group, CriticalBatchAnalysis.Point) -> (String, Double?)) -> Column {
+            let pairs = rows.map(cell)
+            return Column(header: header, alignment: alignment, preference: preference, cells: pairs.map(\.0),
+                          values: pairs.map(\.1))
+        }
+        var columns: [Column] = []
+        if analysis.groups.contains(where: { $0.name != nil }) {
+            columns.append(column("Recipe", .left) { group, _ in (group.name ?? missing, nil) })
+        }
+        columns += [
+            column("Effective batch") { ("\($1.effectiveBatch)", nil) },
+            column("Best variant", .left) { ($1.variants > 1 ? "\($1.variant) (of \($1.variants))" : $1.variant, nil) },
+            column("Learning rate") { (learningRateText($1.learningRate), nil) },
+            column("Steps to \(target)", .right, .lower) { _, point in
+                point.stepsToTarget.map { ("\($0)", Double($0)) } ?? (notReached, nil)
+            },
+            column("Examples to \(target)", .right, .lower) { _, point in
+                point.examplesToTarget.map { (String(format: "%.0f", $0), $0) } ?? (notReached, nil)
+            },
+            column("Steps if scaling were perfect") { group, point in
+                guard let first = group.points.first(where: { $0.stepsToTarget != nil }), let steps = first.stepsToTarget
+                else { return (missing, nil) }
+                let value = Double(steps) * Double(first.effectiveBatch) / Double(point.effectiveBatch)
+                return (String(format: "%.0f", value), value)
+            },
+            column("Mean B_simple") { _, point in
+                point.meanNoiseScale.map { (String(format: "%.0f", $0), $0) } ?? (missing, nil)
+            },
+        ]
+        return ReportTable(columns: columns, rowCount: rows.count)
+    }
+}

@@ -20,14 +20,18 @@ public struct SVGPlot: Sendable {
     public var yScale: YScale
     /// Values the y axis must include regardless of the data (for instance, an upper bound of 100 %).
     public var yLimit: ClosedRange<Double>?
+    /// A logarithmic x axis (for batch sizes); points at x ≤ 0 are then not drawn.
+    public var xLogarithmic: Bool
     public var series: [PlotSeries]
     public var width: Double
     public var height: Double
 
     public init(
         identifier: String, title: String, xTitle: String, yTitle: String, yScale: YScale = .linear,
-        yLimit: ClosedRange<Double>? = nil, series: [PlotSeries] = [], width: Double = 760, height: Double = 440
+        yLimit: ClosedRange<Double>? = nil, xLogarithmic: Bool = false, series: [PlotSeries] = [],
+        width: Double = 760, height: Double = 440
     ) {
+        self.xLogarithmic = xLogarithmic
         self.identifier = identifier
         self.title = title
         self.xTitle = xTitle
@@ -74,7 +78,7 @@ public struct SVGPlot: Sendable {
     /// The `<svg>` element alone, for inlining in HTML.
     public func render() -> String {
         let scale = resolvedYScale
-        let points = domainPoints.filter { scale == .linear || $0.y > 0 }
+        let points = domainPoints.filter { (scale == .linear || $0.y > 0) && (!xLogarithmic || $0.x > 0) }
         let xTicks: AxisTicks
         let yTicks: AxisTicks
         if points.isEmpty {
@@ -91,7 +95,8 @@ public struct SVGPlot: Sendable {
                 yLow = max(yLow, limit.lowerBound)
                 yHigh = min(yHigh, limit.upperBound)
             }
-            xTicks = AxisTicks.linear(from: xLow, to: xHigh, targetCount: 7)
+            xTicks = xLogarithmic ? AxisTicks.logarithmic(from: xLow, to: xHigh)
+                : AxisTicks.linear(from: xLow, to: xHigh, targetCount: 7)
             yTicks = scale == .logarithmic
                 ? AxisTicks.logarithmic(from: yLow, to: yHigh) : AxisTicks.linear(from: yLow, to: yHigh)
         }
@@ -180,7 +185,8 @@ public struct SVGPlot: Sendable {
         var runs: [[(x: Double, y: Double)]] = []
         var current: [(x: Double, y: Double)] = []
         for point in item.points {
-            if point.x.isFinite && point.y.isFinite && (!logarithmic || point.y > 0) {
+            if point.x.isFinite && point.y.isFinite && (!logarithmic || point.y > 0)
+                && (frame.xTicks.scale != .logarithmic || point.x > 0) {
                 current.append((frame.x(point.x), frame.y(point.y)))
             } else if !current.isEmpty {
                 runs.append(current)
@@ -299,7 +305,8 @@ private struct PlotFrame {
     var bottom: Double { top + height }
 
     func x(_ value: Double) -> Double {
-        left + (value - xTicks.lower) / (xTicks.upper - xTicks.lower) * width
+        guard xTicks.scale == .logarithmic else { return left + (value - xTicks.lower) / (xTicks.upper - xTicks.lower) * width }
+        return left + (log10(value) - log10(xTicks.lower)) / (log10(xTicks.upper) - log10(xTicks.lower)) * width
     }
 
     func y(_ value: Double) -> Double {

@@ -22,6 +22,9 @@ public struct VariantInfo: Codable, Sendable, Equatable {
     /// than reporting the old results as if they were the new. Absent in older files.
     public var fingerprint: String?
     public var configuration: String?
+    /// The recipe the variant belongs to (`group` in the sweep file): the report fits steps to target
+    /// against the batch per group. Absent when the sweep has none.
+    public var group: String?
 
     public init(
         name: String, effectiveBatch: Int, ranks: Int, micro: Int, accumulation: Int, optimizer: String,
@@ -43,7 +46,7 @@ public struct VariantInfo: Codable, Sendable, Equatable {
         case effectiveBatch = "effective_batch"
         case ranks, micro, accumulation, optimizer
         case learningRate = "learning_rate"
-        case steps, complete, fingerprint, configuration
+        case steps, complete, fingerprint, configuration, group
     }
 
     /// Reads and checks `variant.json`: the batch arithmetic must hold, since the report's whole point is comparing

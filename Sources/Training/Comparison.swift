@@ -19,12 +19,16 @@ import Reporting
 ///   - name: b128
 ///     ranks: 1                    # default: the ranks of the current job (1 alone)
 ///     set: {batch.global: 128, batch.micro: 32}
+///     learning_rates: [0.001, 0.002] # optional: one variant per rate, b128-lr0.001, …
+///     group: sqrt                 # optional: the recipe; steps to target are fitted per group
 /// ```
 public struct ComparisonSweep {
     public struct Variant {
         public var name: String
         public var ranks: Int
         public var configuration: TrainingConfiguration
+        /// The recipe it belongs to: the report fits steps to target per group.
+        public var group: String?
     }
 
     public let title: String
@@ -58,30 +62,40 @@ public struct ComparisonSweep {
                 throw ConfigError.invalid(key: section.qualified("name"),
                                           reason: "'\(name)' must be letters, digits, '-', '_' or '.' (it names a directory)")
             }
-            guard !variants.contains(where: { $0.name == name }) else {
-                throw ConfigError.invalid(key: section.qualified("name"), reason: "variant '\(name)' appears twice")
-            }
             let ranks = try section.int("ranks", default: defaultRanks, range: 1...4096)
             let own = try overridePairs(section.value("set"), key: section.qualified("set"))
+            // Several learning rates: one variant each, `NAME-lrVALUE`; the report keeps each batch's best.
+            let rates = try section.doubles("learning_rates", default: [])
+            let group = try section.optionalString("group")
             try section.finish()
-            let configuration: TrainingConfiguration
-            do {
-                configuration = try TrainingConfiguration.load(path: baseURL.path, overrides: common + own + overrides)
-            } catch {
-                throw SweepError.variant(name: name, reason: "\(error)")
+            guard rates.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+                throw ConfigError.invalid(key: section.qualified("learning_rates"), reason: "\(rates) must all be positive")
             }
-            // Catch a batch that cannot be split before any variant spends time training.
-            do {
-                _ = try configuration.batchPlan(sampleCount: configuration.globalBatch, worldSize: ranks)
-            } catch {
-                throw SweepError.variant(name: name, reason: "\(error)")
+            let expanded: [(name: String, overrides: [String])] = rates.isEmpty ? [(name, own)]
+                : rates.map { rate in ("\(name)-lr\(String(format: "%g", rate))", own + ["optimizer.lr=\(rate)"]) }
+            for (name, own) in expanded {
+                guard !variants.contains(where: { $0.name == name }) else {
+                    throw ConfigError.invalid(key: section.qualified("name"), reason: "variant '\(name)' appears twice")
+                }
+                let configuration: TrainingConfiguration
+                do {
+                    configuration = try TrainingConfiguration.load(path: baseURL.path, overrides: common + own + overrides)
+                } catch {
+                    throw SweepError.variant(name: name, reason: "\(error)")
+                }
+                // Catch a batch that cannot be split before any variant spends time training.
+                do {
+                    _ = try configuration.batchPlan(sampleCount: configuration.globalBatch, worldSize: ranks)
+                } catch {
+                    throw SweepError.variant(name: name, reason: "\(error)")
+                }
+                do {
+                    try configuration.validateOptimization()
+                } catch {
+                    throw SweepError.variant(name: name, reason: "\(error)")
+                }
+                variants.append(Variant(name: name, ranks: ranks, configuration: configuration, group: group))
             }
-            do {
-                try configuration.validateOptimization()
-            } catch {
-                throw SweepError.variant(name: name, reason: "\(error)")
-            }
-            variants.append(Variant(name: name, ranks: ranks, configuration: configuration))
         }
         return ComparisonSweep(title: title, description: description, targetAccuracy: target, variants: variants,
                                source: path, overrides: overrides)
@@ -216,13 +230,14 @@ public final class ComparisonRunner {
                                    micro: configuration.microBatch, accumulation: k,
                                    optimizer: optimizerName(configuration), learningRate: 0, steps: 0, complete: false)
             info.fingerprint = Self.fingerprint(of: variant)
+            info.group = variant.group
             info.configuration = configuration.tree.yaml()
             if variant.ranks == world.size {
                 let session = try TrainingSession(configuration: configuration, world: world,
                                                   runDirectory: variantDirectory, resume: nil, overwrite: true)
-                info.steps = session.totalSteps
                 info.learningRate = session.peakLearningRate
-                _ = try session.run()
+                // The steps actually run: with schedule.adascale fewer than the planned most.
+                info.steps = try session.run().steps
             } else {
                 let configURL = directory.appendingPathComponent("\(variant.name).yaml")
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

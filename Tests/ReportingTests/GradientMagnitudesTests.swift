@@ -79,7 +79,7 @@ final class GradientMagnitudesTests: XCTestCase {
         }
         let summary = try ReportBuilder.render(directory: directory, variantOrder: nil, options: ReportOptions())
         let url = try XCTUnwrap(summary.plotURLs.first { $0.lastPathComponent == "gradient-magnitudes-b256-base.svg" })
-        XCTAssertEqual(summary.plotURLs.count, 7, "the six plots and one heat map (only this variant has gradients)")
+        XCTAssertEqual(summary.plotURLs.count, 9, "the eight plots and one heat map (only this variant has gradients)")
 
         let figure = try HeatMapDocument(contentsOf: url)
         XCTAssertEqual(figure.panels, ["fc1.weight", "fc1.bias"])

@@ -161,12 +161,13 @@ final class ReportBuilderTests: XCTestCase {
     func testEveryPlotIsValidXMLWithOnePathPerSeries() throws {
         let sweep = try SyntheticSweep.make(in: directory)
         let summary = try ReportBuilder.render(directory: directory, variantOrder: nil, options: ReportOptions())
-        XCTAssertEqual(summary.plotURLs.count, 6)
+        XCTAssertEqual(summary.plotURLs.count, 8)
         let names = sweep.variants.map(\.info.name)
         let evaluated = Set(sweep.variants.filter { !$0.evaluations.isEmpty }.map(\.info.name))
         XCTAssertEqual(evaluated.count, 2)
 
-        for url in summary.plotURLs {
+        // One series per variant (the steps- and examples-to-target plots have one per batch: CriticalBatchTests).
+        for url in summary.plotURLs where !url.lastPathComponent.contains("-to-target") {
             let file = url.lastPathComponent
             let document = try SVGDocument(contentsOf: url)
             XCTAssertEqual(document.rootElement, "svg", file)
@@ -258,6 +259,8 @@ final class ReportBuilderTests: XCTestCase {
 final class SVGDocument: NSObject, XMLParserDelegate {
     private(set) var rootElement: String?
     private(set) var seriesPaths: [String: Int] = [:]
+    /// The path data of each series, by name (the last path of that name).
+    private(set) var seriesData: [String: String] = [:]
     private(set) var companionPaths = 0
     private(set) var circles = 0
     private(set) var titles: [String] = []
@@ -291,6 +294,7 @@ final class SVGDocument: NSObject, XMLParserDelegate {
         case "path":
             if attributes["class"] == "series", let name = attributes["data-series"] {
                 seriesPaths[name, default: 0] += 1
+                seriesData[name] = attributes["d"]
             } else if attributes["class"] == "series-companion" {
                 companionPaths += 1
             }
