@@ -26,7 +26,9 @@ public struct CriticalBatchAnalysis: Sendable, Equatable {
         /// when no variant of this batch reached it.
         public var stepsToTarget: Int?
         public var examplesToTarget: Double?
-        /// Mean over the variant's step records of `grad_noise_scale` (nil when it never recorded one).
+        /// The variant's noise scale B_simple over its run up to the target (all of it when not reached):
+        /// the mean of its recorded tr Σ estimates over the mean of its |G|² estimates — not the mean of
+        /// per-step ratios, which late steps with |G|² near zero would dominate. nil when it recorded none.
         public var meanNoiseScale: Double?
     }
 
@@ -65,11 +67,17 @@ public struct CriticalBatchAnalysis: Sendable, Equatable {
         let points = byBatch.keys.sorted().map { batch in
             let candidates = byBatch[batch]!.map { ($0, Self.reach($0, target: target)) }
             let best = candidates.filter { $0.1 != nil }.min { $0.1!.steps < $1.1!.steps } ?? candidates[0]
-            let noise = best.0.metrics.steps.compactMap(\.gradientNoiseScale).filter(\.isFinite)
+            let until = best.1?.steps ?? Int.max
+            let estimates = best.0.metrics.steps.filter { $0.step <= until }.compactMap { record -> (Double, Double)? in
+                guard let trace = record.noiseTrace, let signal = record.noiseGradientSquared, trace.isFinite, signal.isFinite
+                else { return nil }
+                return (trace, signal)
+            }
+            let trace = estimates.reduce(0) { $0 + $1.0 }, signal = estimates.reduce(0) { $0 + $1.1 }
             return Point(effectiveBatch: batch, variant: best.0.name, variants: candidates.count,
                          learningRate: best.0.info.learningRate, stepsToTarget: best.1?.steps,
                          examplesToTarget: best.1?.examples,
-                         meanNoiseScale: noise.isEmpty ? nil : noise.reduce(0, +) / Double(noise.count))
+                         meanNoiseScale: signal > 0 ? trace / signal : nil)
         }
         let fit = Self.fit(points.compactMap { point in point.stepsToTarget.map { (Double(point.effectiveBatch), Double($0)) } })
         return Group(name: name, points: points, fit: fit)

@@ -44,7 +44,11 @@ final class CriticalBatchTests: XCTestCase {
             var record = StepRecord(step: step, epoch: epoch, loss: 1, learningRate: rate, gradientNorm: 1, items: batch,
                                     samplesPerSecond: 1000, seconds: StepTimings(compute: 0.01, communication: 0, optimizer: 0),
                                     elapsed: Double(step))
+            // Smoothed estimates that change from step to step in proportion: their means' ratio is `noise`.
+            let signal = 1 + 1 / Double(step)
             record.gradientNoiseScale = noise
+            record.noiseGradientSquared = noise.map { _ in signal }
+            record.noiseTrace = noise.map { $0 * signal }
             try writer.write(record)
             if step % every == 0 {
                 try writer.write(EvaluationRecord(step: step, epoch: epoch, elapsed: Double(step), testLoss: 1,
@@ -70,7 +74,7 @@ final class CriticalBatchTests: XCTestCase {
         XCTAssertEqual(analysis.points[1].variant, "b256-lr0.2")
         XCTAssertEqual(analysis.points[1].variants, 2)
         XCTAssertEqual(analysis.points[2].examplesToTarget, 95 * 1024)
-        XCTAssertEqual(analysis.points[0].meanNoiseScale, 300)
+        XCTAssertEqual(try XCTUnwrap(analysis.points[0].meanNoiseScale), 300, accuracy: 1e-9)
         XCTAssertNil(analysis.points[3].meanNoiseScale)
         XCTAssertNotNil(analysis.fit)
 
