@@ -119,6 +119,10 @@ extension CriticalBatchAnalysis.Group {
         let prefix = name.map { "\($0): " } ?? ""
         let reached = points.filter { $0.stepsToTarget != nil }
         guard let fit else {
+            if Set(reached.map(\.effectiveBatch)).count >= 2 {
+                return prefix + "\(reached.count) of \(points.count) batch sizes reached \(label), but S = S_min (1 + B_crit / B) "
+                    + "fits them only with S_min or B_crit ≤ 0 (at least perfect scaling between them): no critical batch size."
+            }
             return prefix + "\(reached.count) of \(points.count) batch sizes reached \(label): too few for a fit of the critical batch size."
         }
         var text = prefix + String(format: (prefix.isEmpty ? "Fitted" : "fitted") + " to %d batch sizes at %@: S_min = %.0f steps, E_min = %.3g examples, B_crit = E_min / S_min = %.0f.",

@@ -122,8 +122,9 @@ extension ReportPlots {
                 }
                 let noise = reached.compactMap { point in point.meanNoiseScale.map { PlotPoint(x: $0, y: measure(point)!) } }
                 if !noise.isEmpty {
+                    // In the domain: a noise scale far below the batches measured is the point of the comparison.
                     series.append(PlotSeries(name: label + "B_simple (measured)", points: noise, color: color,
-                                             opacity: 0, showsMarkers: true, affectsDomain: false))
+                                             opacity: 0, showsMarkers: true))
                 }
             }
             let identifier = "plot-" + fileName.replacingOccurrences(of: ".svg", with: "")
