@@ -61,13 +61,18 @@ final class TrainingEventLog {
 
     /// The step's scalars and, when due, its histograms (`parameters` after the update).
     func record(_ record: StepRecord, parameters: FloatBuffer) throws {
-        try events?.writeScalars([
+        var scalars = [
             ("train/loss", record.loss), ("train/learning_rate", record.learningRate),
             ("train/gradient_norm", record.gradientNorm), ("train/samples_per_second", record.samplesPerSecond),
             ("time/compute_seconds", record.seconds.compute),
             ("time/communication_seconds", record.seconds.communication),
             ("time/optimizer_seconds", record.seconds.optimizer), ("time/data_seconds", record.seconds.data),
-        ], step: record.step)
+        ]
+        // Only once defined: TensorBoard has no "missing" value.
+        let optional = [("train/grad_noise_scale", record.gradientNoiseScale), ("train/adascale_gain", record.gainRatio),
+                        ("train/adascale_progress", record.progress)]
+        scalars += optional.compactMap { name, value in value.map { (name, $0) } }
+        try events?.writeScalars(scalars, step: record.step)
         guard pendingStep == record.step else { return }
         pendingStep = nil
         if let events {

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import TestSupport
+import Training
 import XCTest
 
 /// `bigbatch compare` and `bigbatch report` on a tiny real sweep.
@@ -181,6 +182,26 @@ final class EvalCommandTests: XCTestCase {
             XCTAssertEqual(accuracy, try XCTUnwrap(expected["test_accuracy"] as? Double), accuracy: 1e-6)
             XCTAssertEqual(loss, try XCTUnwrap(expected["test_loss"] as? Double), accuracy: 1e-4)
             XCTAssertGreaterThan(accuracy, 0.7, "60 steps of AdamW learn Fashion-MNIST well past chance")
+        }
+    }
+}
+
+/// The shipped sweeps resolve and validate every variant (what `compare` checks before training any).
+final class ShippedSweepTests: XCTestCase {
+    func testEveryShippedSweepLoads() throws {
+        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("configs")
+        let sweeps = try FileManager.default.contentsOfDirectory(atPath: configs.path).filter { $0.hasPrefix("compare-") }
+        XCTAssertGreaterThanOrEqual(sweeps.count, 3)
+        for name in sweeps {
+            let sweep = try ComparisonSweep.load(path: configs.appendingPathComponent(name).path, overrides: [], defaultRanks: 1)
+            XCTAssertFalse(sweep.variants.isEmpty, name)
+            if name.hasPrefix("compare-batch") {
+                // Three recipes at each of four batches, grouped for the steps-to-target fit.
+                XCTAssertEqual(Set(sweep.variants.compactMap(\.group)), ["sqrt", "lamb", "adascale"], name)
+                XCTAssertEqual(Set(sweep.variants.map(\.configuration.globalBatch)), [128, 512, 2048, 8192], name)
+                XCTAssertTrue(sweep.variants.allSatisfy { $0.configuration.tree.yaml().contains("warmup_steps: 0") }, name)
+            }
         }
     }
 }

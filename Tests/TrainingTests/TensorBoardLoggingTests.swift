@@ -68,6 +68,13 @@ final class TensorBoardLoggingTests: XCTestCase {
         let metrics = try RunMetrics.read(from: directory.appendingPathComponent("run/metrics.jsonl"))
         XCTAssertEqual(view.scalars["train/loss"]?.map { $0[1] } ?? [],
                        metrics.steps.map { Double(Float($0.loss)) }, "the logged losses, as float32")
+        // The noise scale wherever metrics.jsonl has one (one rank, k = 4: from the first micro-batch).
+        let noise = metrics.steps.filter { $0.gradientNoiseScale != nil }
+        XCTAssertFalse(noise.isEmpty)
+        XCTAssertEqual(view.scalars["train/grad_noise_scale"]?.map { Int($0[0]) } ?? [], noise.map(\.step))
+        XCTAssertEqual(view.scalars["train/grad_noise_scale"]?.map { $0[1] } ?? [],
+                       noise.map { Double(Float($0.gradientNoiseScale!)) })
+        XCTAssertNil(view.scalars["train/adascale_gain"], "no AdaScale configured")
         XCTAssertEqual(view.scalars["eval/loss"]?.map { Int($0[0]) }, [4, 8])
         XCTAssertEqual(view.scalars["eval/accuracy"]?.last?[1] ?? -1, Double(Float(metrics.evaluations.last!.testAccuracy)))
 
