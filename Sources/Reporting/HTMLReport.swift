@@ -79,11 +79,7 @@ enum HTMLReport {
 
     /// A table whose rows are not variants (no status colours or swatches).
     static func plainTable(_ table: ReportTable) -> String {
-        var html = "<div class=\"table\"><table>\n<thead><tr>"
-        for column in table.columns {
-            html += "<th class=\"\(column.alignment == .right ? "num" : "text")\">\(column.header.xmlEscaped)</th>"
-        }
-        html += "</tr></thead>\n<tbody>\n"
+        var html = head(table)
         let best = table.columns.map { table.bestRows(in: $0) }
         for row in 0..<table.rowCount {
             html += "<tr>"
@@ -97,12 +93,17 @@ enum HTMLReport {
         return html
     }
 
-    static func table(_ table: ReportTable, summaries: [VariantSummary]) -> String {
+    /// The opening of a table up to its body: the header row.
+    private static func head(_ table: ReportTable) -> String {
         var html = "<div class=\"table\"><table>\n<thead><tr>"
         for column in table.columns {
             html += "<th class=\"\(column.alignment == .right ? "num" : "text")\">\(column.header.xmlEscaped)</th>"
         }
-        html += "</tr></thead>\n<tbody>\n"
+        return html + "</tr></thead>\n<tbody>\n"
+    }
+
+    static func table(_ table: ReportTable, summaries: [VariantSummary]) -> String {
+        var html = head(table)
         let best = table.columns.map { table.bestRows(in: $0) }
         for row in 0..<table.rowCount {
             let summary = summaries[row]

@@ -19,6 +19,26 @@ public enum TrainingRun {
         return try tensors(in: runDirectory.appendingPathComponent("final.safetensors"))
     }
 
+    /// The `"type":"step"` lines of a run directory's `metrics.jsonl`, as JSON objects.
+    public static func stepRecords(in runDirectory: URL) throws -> [[String: Any]] {
+        try String(contentsOf: runDirectory.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["type"] as? String == "step" }
+    }
+
+    /// Fails unless `a` and `b` hold the same tensors with the same bits.
+    public static func assertBitwiseEqual(_ a: [String: [Float]], _ b: [String: [Float]], _ label: String,
+                                          file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.keys.sorted(), b.keys.sorted(), label, file: file, line: line)
+        for (name, values) in b {
+            let other = a[name] ?? []
+            let differing = zip(values, other).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertTrue(differing == 0 && values.count == other.count,
+                          "\(label): \(name) differs in \(differing) of \(values.count) elements", file: file, line: line)
+        }
+    }
+
     /// Every tensor of a checkpoint file by name, as floats.
     public static func tensors(in checkpointFile: URL) throws -> [String: [Float]] {
         let checkpoint = try Checkpoint.read(from: checkpointFile)

@@ -67,20 +67,7 @@ final class AdaScaleTests: XCTestCase {
         return url
     }
 
-    private func steps(in run: URL) throws -> [[String: Any]] {
-        try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-            .split(separator: "\n")
-            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .filter { $0["type"] as? String == "step" }
-    }
-
-    private func assertBitwiseEqual(_ a: [String: [Float]], _ b: [String: [Float]], _ label: String,
-                                    file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.keys.sorted(), b.keys.sorted(), label, file: file, line: line)
-        for (name, values) in b {
-            XCTAssertEqual(a[name]?.map(\.bitPattern), values.map(\.bitPattern), "\(label): \(name)", file: file, line: line)
-        }
-    }
+    private func steps(in run: URL) throws -> [[String: Any]] { try TrainingRun.stepRecords(in: run) }
 
     func testAtScaleOneTheRunIsTheUnscaledOneBitForBit() throws {
         let plain = directory.appendingPathComponent("plain"), scaled = directory.appendingPathComponent("scaled")
@@ -88,7 +75,7 @@ final class AdaScaleTests: XCTestCase {
                                                     runDirectory: plain, ranks: 2)
         let withGain = try TrainingRun.finalTensors(config: configuration("{decay: cosine, warmup_steps: 5, adascale: {base_batch: 256}}"),
                                                     runDirectory: scaled, ranks: 2)
-        assertBitwiseEqual(withGain, unscaled, "adascale at S = 1")
+        TrainingRun.assertBitwiseEqual(withGain, unscaled, "adascale at S = 1")
         let records = try steps(in: scaled)
         XCTAssertEqual(records.count, 40)
         for record in records {
@@ -129,7 +116,7 @@ final class AdaScaleTests: XCTestCase {
                                             "--set", "debug.fail_at_step=15"], ranks: 2, timeout: 300)
         XCTAssertNotEqual(failed.status, 0)
         let resumed = try TrainingRun.finalTensors(config: config, runDirectory: broken, ranks: 2, resume: true)
-        assertBitwiseEqual(resumed, whole, "resumed from step 10")
+        TrainingRun.assertBitwiseEqual(resumed, whole, "resumed from step 10")
         XCTAssertEqual(try steps(in: broken).last?["progress"] as? Double,
                        try steps(in: directory.appendingPathComponent("whole")).last?["progress"] as? Double)
     }

@@ -31,12 +31,7 @@ final class NoiseScaleTrainingTests: XCTestCase {
         return url
     }
 
-    private func steps(in run: URL) throws -> [[String: Any]] {
-        try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-            .split(separator: "\n")
-            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .filter { $0["type"] as? String == "step" }
-    }
+    private func steps(in run: URL) throws -> [[String: Any]] { try TrainingRun.stepRecords(in: run) }
 
     private func train(_ config: URL, _ run: URL, ranks: Int, _ overrides: [String], resume: Bool = false) throws {
         let arguments = ["train", "--config", config.path, "--run-dir", run.path, "--quiet"]

@@ -58,13 +58,7 @@ final class ReproducibleTrainingTests: XCTestCase {
 
     private func assertBitwiseEqual(_ a: [String: [Float]], _ b: [String: [Float]], _ label: String,
                                     file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.keys.sorted(), b.keys.sorted(), label, file: file, line: line)
-        for (name, values) in b {
-            let other = a[name] ?? []
-            let differing = zip(values, other).filter { $0.bitPattern != $1.bitPattern }.count
-            XCTAssertTrue(differing == 0 && values.count == other.count,
-                          "\(label): \(name) differs in \(differing) of \(values.count) elements", file: file, line: line)
-        }
+        TrainingRun.assertBitwiseEqual(a, b, label, file: file, line: line)
     }
 
     func testEveryDecompositionIsBitwiseIdentical() throws {
