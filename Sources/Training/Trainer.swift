@@ -289,9 +289,10 @@ public final class Trainer {
                 batches.withBatch(index) { inputs, targets, indices, count in
                     model.forwardBackwardChunks(inputs: inputs, targets: targets, sampleIndices: indices, count: count,
                                                 chunk: plan.chunk, seed: configuration.seed, step: step) { gradients, chunkLoss in
+                        // Before `take`, which empties the buffer as it reads it.
+                        loss.addNoisePart(squaredNorm: VectorMath.sumOfSquares(gradients, model.layout.totalCount), items: chunkLoss.items)
                         exact.take(gradients)
                         loss.add(chunkLoss)
-                        loss.addNoisePart(squaredNorm: VectorMath.sumOfSquares(gradients, model.layout.totalCount), items: chunkLoss.items)
                     }
                 }
             }

@@ -103,6 +103,11 @@ final class NoiseScaleTrainingTests: XCTestCase {
         let reference = try figures(one)
         XCTAssertEqual(reference.count, 8)
         XCTAssertFalse(reference.contains { $0.hasPrefix("missing") || $0.hasPrefix("<null>") }, "\(reference)")
+        // Early in training the signal dominates: a noise scale of a few tens to hundreds of samples, as the float mode measures.
+        for record in try steps(in: one) {
+            let noise = try XCTUnwrap(record["grad_noise_scale"] as? Double), trace = try XCTUnwrap(record["noise_trace"] as? Double)
+            XCTAssertTrue(noise > 1 && noise < 10_000 && trace > 0, "B_simple \(noise), tr Σ \(trace) at step \(record["step"] ?? "?")")
+        }
         let three = directory.appendingPathComponent("three")
         try train(config, three, ranks: 3, ["train.steps=8"])
         XCTAssertEqual(try figures(three), reference, "3 ranks × 32 (uneven shares)")
