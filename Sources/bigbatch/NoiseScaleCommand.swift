@@ -39,11 +39,14 @@ struct NoiseScaleCommand: ParsableCommand {
             if json {
                 let path = String(decoding: try JSONEncoder().encode(file.source), as: UTF8.self)
                 print("{\"checkpoint\":\(path),\"b_simple\":\(noiseScale.map { String(format: "%.6g", $0) } ?? "null"),"
-                      + String(format: "\"trace\":%.6g,\"grad_sq\":%.6g,\"small\":%d,\"big\":%d,\"batches\":%d}",
-                               estimate.trace, estimate.gradientSquared, measured.smallBatch, measured.bigBatch, measured.batches))
+                      + String(format: "\"trace\":%.6g,\"grad_sq\":%.6g,\"small\":%d,\"big\":%d,\"batches\":%d,",
+                               estimate.trace, estimate.gradientSquared, measured.smallBatch, measured.bigBatch, measured.batches)
+                      // B_simple and tr Σ are per counted item: tokens for a language model, samples otherwise.
+                      + String(format: "\"small_items\":%.6g,\"big_items\":%.6g}", measured.smallItems, measured.bigItems))
             } else {
                 print("checkpoint \(file.source)")
-                print(String(format: "batches of %d and %d samples, %d of each", measured.smallBatch, measured.bigBatch, measured.batches))
+                print(String(format: "batches of %d and %d samples (%.0f and %.0f counted items), %d of each", measured.smallBatch,
+                             measured.bigBatch, measured.smallItems, measured.bigItems, measured.batches))
                 print(String(format: "tr Σ %.6g  |G|² %.6g  B_simple %@", estimate.trace, estimate.gradientSquared,
                              noiseScale.map { String(format: "%.0f", $0) } ?? "undefined (the signal estimate is not positive)"))
             }
