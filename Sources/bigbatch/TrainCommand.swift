@@ -57,8 +57,10 @@ struct TrainCommand: ParsableCommand {
             let session = try TrainingSession(configuration: configuration, world: world, runDirectory: directory,
                                               resume: resume.map { URL(fileURLWithPath: $0) }, overwrite: overwrite,
                                               quiet: quiet)
+            // With AdaScale the run ends when its progress completes the base schedule: at most this many steps.
+            let of = configuration.adascaleBaseBatch == nil ? "of" : "of at most"
             if world.isRoot, let resumed = session.resumedFrom, !session.isAlreadyFinished {
-                print("resumed from \(resumed.file) at step \(resumed.metadata.step) of \(session.totalSteps) (run \(session.runID))")
+                print("resumed from \(resumed.file) at step \(resumed.metadata.step) \(of) \(session.totalSteps) (run \(session.runID))")
                 fflush(nil)
             }
             if checkpointOnSignal { session.installSignalHandlers() }
@@ -70,13 +72,13 @@ struct TrainCommand: ParsableCommand {
             let checkpoint = summary.checkpoint?.path ?? "none"
             switch summary.outcome {
             case .alreadyFinished:
-                print("the run in \(directory.path) already finished at step \(summary.steps) of \(summary.totalSteps) "
+                print("the run in \(directory.path) already finished at step \(summary.steps) \(of) \(summary.totalSteps) "
                       + "(\(checkpoint)); nothing was trained or changed. Train longer with --set train.steps=N "
                       + "(or train.epochs) and --resume, or start over with --overwrite")
             case .stoppedBySignal:
                 print(String(format: "test accuracy at the stop %.2f%%  test loss %.4f", 100 * summary.testAccuracy,
                              summary.testLoss))
-                print("stopped at step \(summary.steps) of \(summary.totalSteps) after a signal; checkpoint \(checkpoint); "
+                print("stopped at step \(summary.steps) \(of) \(summary.totalSteps) after a signal; checkpoint \(checkpoint); "
                       + "resume with `bigbatch train --config \(directory.appendingPathComponent("config.yaml").path) "
                       + "--resume \(directory.path)`")
                 status = Self.stoppedExitStatus
