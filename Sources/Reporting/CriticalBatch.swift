@@ -107,15 +107,14 @@ public struct CriticalBatchAnalysis: Sendable, Equatable {
 
     /// A sentence per group on its fit and on where perfect scaling ends, for the report.
     public var summary: String {
-        groups.map(\.summary).map { $0.replacingOccurrences(of: "%TARGET%", with: String(format: "%g%%", target * 100)) }
-            .joined(separator: " ")
+        let label = String(format: "%g%%", target * 100)
+        return groups.map { $0.summary(target: label) }.joined(separator: " ")
     }
 }
 
 extension CriticalBatchAnalysis.Group {
-    /// With `%TARGET%` for the target accuracy.
-    var summary: String {
-        let label = "%TARGET%"
+    /// One sentence on the fit and where perfect scaling ends; `label` names the target ("90%").
+    func summary(target label: String) -> String {
         let prefix = name.map { "\($0): " } ?? ""
         let reached = points.filter { $0.stepsToTarget != nil }
         guard let fit else {

@@ -68,6 +68,15 @@ public enum CheckpointEvaluation {
         return Preprocessing(sampleShape: dataset.sampleShape, mean: recorded.mean, std: recorded.std)
     }
 
+    /// The checkpoint at `path` (a file, or a run directory's latest) and the configuration to use it with
+    /// (`configuration(for:explicit:overrides:)`): what `eval`, `generate` and `noise-scale` start from.
+    public static func open(_ path: String, explicit: String?, overrides: [String]) throws
+        -> (checkpoint: Checkpoint, configuration: TrainingConfiguration)
+    {
+        let file = try TrainingSession.readCheckpoint(URL(fileURLWithPath: path))
+        return (file, try configuration(for: file, explicit: explicit, overrides: overrides))
+    }
+
     /// The configuration to evaluate `checkpoint` with: `explicit` if given, else the resolved
     /// configuration stored in the checkpoint, else the `config.yaml` of the run directory it lies in;
     /// `overrides` apply to whichever is used.

@@ -79,12 +79,25 @@ public struct NoiseScaleMeasurement: Sendable {
 }
 
 /// Gradient sums of independently drawn training batches at the model's current parameters.
-private struct GradientSampler {
+private final class GradientSampler {
     let model: Model
     let dataset: Dataset
     let preprocessing: Preprocessing
     let micro: Int
     let seed: UInt64
+    /// One micro-batch's inputs and targets, reused by every batch.
+    private let inputs: FloatBuffer
+    private var targets: [Int32]
+
+    init(model: Model, dataset: Dataset, preprocessing: Preprocessing, micro: Int, seed: UInt64) {
+        self.model = model
+        self.dataset = dataset
+        self.preprocessing = preprocessing
+        self.micro = micro
+        self.seed = seed
+        inputs = FloatBuffer(count: micro * dataset.sampleSize)
+        targets = [Int32](repeating: 0, count: micro * dataset.targetsPerSample)
+    }
     /// Keys the draws apart from every other use of the seed.
     static let stream: UInt64 = 0x6e6f_6973_6573_6361  // "noisesca"
 
@@ -97,8 +110,7 @@ private struct GradientSampler {
             return Int(((UInt64(word.0) << 32 | UInt64(word.1)) % count))
         }
         model.store.zeroGradients()
-        let inputs = FloatBuffer(count: micro * dataset.sampleSize)
-        var targets = [Int32](repeating: 0, count: micro * dataset.targetsPerSample)
+        let inputs = inputs, dataset = dataset, preprocessing = preprocessing, model = model, seed = seed
         var items = 0
         var start = 0
         while start < size {

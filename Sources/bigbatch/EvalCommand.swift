@@ -17,9 +17,8 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try withWorld { world in
-            let (file, configuration) = try agree(world) { () throws -> (Checkpoint, TrainingConfiguration) in
-                let file = try TrainingSession.readCheckpoint(URL(fileURLWithPath: checkpoint))
-                return (file, try CheckpointEvaluation.configuration(for: file, explicit: config, overrides: overrides))
+            let (file, configuration) = try agree(world) {
+                try CheckpointEvaluation.open(checkpoint, explicit: config, overrides: overrides)
             }
             let step = (try? CheckpointMetadata(reading: file))?.step
             let result = try CheckpointEvaluation.run(checkpoint: file, configuration: configuration, world: world)

@@ -25,8 +25,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let file = try TrainingSession.readCheckpoint(URL(fileURLWithPath: checkpoint))
-        let configuration = try CheckpointEvaluation.configuration(for: file, explicit: config, overrides: overrides)
+        let (file, configuration) = try CheckpointEvaluation.open(checkpoint, explicit: config, overrides: overrides)
         let model = try TextGeneration.model(checkpoint: file, configuration: configuration)
         let text = try TextGeneration.continuation(of: prompt, model: model, bytes: tokens, temperature: temperature, topK: topK,
                                                seed: seed)

@@ -26,9 +26,8 @@ struct NoiseScaleCommand: ParsableCommand {
 
     func run() throws {
         try withWorld { world in
-            let (file, configuration) = try agree(world) { () throws -> (Checkpoint, TrainingConfiguration) in
-                let file = try TrainingSession.readCheckpoint(URL(fileURLWithPath: checkpoint))
-                return (file, try CheckpointEvaluation.configuration(for: file, explicit: config, overrides: overrides))
+            let (file, configuration) = try agree(world) {
+                try CheckpointEvaluation.open(checkpoint, explicit: config, overrides: overrides)
             }
             let measured = try NoiseScaleMeasurement.run(checkpoint: file, configuration: configuration,
                                                          small: small ?? configuration.microBatch,
