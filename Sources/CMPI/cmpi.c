@@ -156,3 +156,63 @@ int cmpi_allgather_float(const float *send, float *recv, int64_t send_count) {
     int n; int rc = checked_count(send_count, &n); if (rc != MPI_SUCCESS) return rc;
     return MPI_Allgather(send, n, MPI_FLOAT, recv, n, MPI_FLOAT, MPI_COMM_WORLD);
 }
+
+/// Converts per-rank lengths to MPI's int counts and displacements; fails with MPI_ERR_COUNT when
+/// any of them or their total does not fit an int. The arrays are malloc'ed; free both.
+static int counts_and_displacements(const int64_t *counts, int **out_counts, int **out_displacements, int *out_size) {
+    int size; int rc = MPI_Comm_size(MPI_COMM_WORLD, &size); if (rc != MPI_SUCCESS) return rc;
+    int *n = malloc(sizeof(int) * (size_t)size), *d = malloc(sizeof(int) * (size_t)size);
+    if (!n || !d) { free(n); free(d); return MPI_ERR_NO_MEM; }
+    int64_t offset = 0;
+    for (int r = 0; r < size; r++) {
+        if (counts[r] < 0 || counts[r] > INT_MAX || offset > INT_MAX) { free(n); free(d); return MPI_ERR_COUNT; }
+        n[r] = (int)counts[r];
+        d[r] = (int)offset;
+        offset += counts[r];
+    }
+    if (offset > INT_MAX) { free(n); free(d); return MPI_ERR_COUNT; }
+    *out_counts = n; *out_displacements = d; *out_size = size;
+    return MPI_SUCCESS;
+}
+
+static size_t element_size(cmpi_datatype type) {
+    switch (type) {
+    case CMPI_FLOAT: return sizeof(float);
+    case CMPI_DOUBLE: return sizeof(double);
+    case CMPI_INT64: return sizeof(int64_t);
+    case CMPI_BYTE: return 1;
+    }
+    return 1;
+}
+
+int cmpi_reduce_scatter_v(void *buffer, const int64_t *counts, cmpi_datatype type, cmpi_op op) {
+    int *n, *d, size, rank;
+    int rc = counts_and_displacements(counts, &n, &d, &size); if (rc != MPI_SUCCESS) return rc;
+    rc = MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    // MPI_IN_PLACE leaves this rank's result at the start of the buffer: move it to its block.
+    if (rc == MPI_SUCCESS) rc = MPI_Reduce_scatter(MPI_IN_PLACE, buffer, n, datatype(type), operation(op), MPI_COMM_WORLD);
+    if (rc == MPI_SUCCESS && d[rank] > 0 && n[rank] > 0) {
+        size_t width = element_size(type);
+        memmove((char *)buffer + (size_t)d[rank] * width, buffer, (size_t)n[rank] * width);
+    }
+    free(n); free(d);
+    return rc;
+}
+
+int cmpi_allgather_v(void *buffer, const int64_t *counts, cmpi_datatype type) {
+    int *n, *d, size;
+    int rc = counts_and_displacements(counts, &n, &d, &size); if (rc != MPI_SUCCESS) return rc;
+    rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer, n, d, datatype(type), MPI_COMM_WORLD);
+    free(n); free(d);
+    return rc;
+}
+
+int cmpi_gather_v(const void *send, void *recv, const int64_t *counts, cmpi_datatype type, int root) {
+    int *n, *d, size, rank;
+    int rc = counts_and_displacements(counts, &n, &d, &size); if (rc != MPI_SUCCESS) return rc;
+    rc = MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Gatherv(send, n[rank], datatype(type), recv, n, d, datatype(type), root, MPI_COMM_WORLD);
+    free(n); free(d);
+    return rc;
+}

@@ -34,6 +34,7 @@ public final class CollectiveWatchdog: Sendable {
     public enum Collective: String, CaseIterable, Sendable {
         case barrier = "MPI_Barrier", broadcast = "MPI_Bcast", allReduce = "MPI_Allreduce"
         case wait = "MPI_Wait", reduceScatter = "MPI_Reduce_scatter_block", allGather = "MPI_Allgather"
+        case reduceScatterBlocks = "MPI_Reduce_scatter", allGatherBlocks = "MPI_Allgatherv", gather = "MPI_Gatherv"
     }
 
     public init(rank: Int) { self.rank = rank }

@@ -54,6 +54,17 @@ public protocol Communicator: AnyObject {
     func reduceScatter(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) throws(CommunicationError)
     /// Every rank contributes `input`; `output` receives all of them in rank order.
     func allGather(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) throws(CommunicationError)
+    /// In place over blocks of any lengths: `buffer` is `counts` (one length per rank, blocks in rank
+    /// order) long and holds this rank's whole input; on return this rank's own block holds the
+    /// reduction of that block over all ranks, and the other blocks are undefined.
+    func reduceScatter<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, blocks counts: [Int],
+                                             _ operation: ReductionOperation) throws(CommunicationError)
+    /// In place over blocks of any lengths: every rank's own block of `buffer` is copied to all ranks.
+    func allGather<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, blocks counts: [Int]) throws(CommunicationError)
+    /// Rank `root` receives every rank's `input` (`counts[r]` long from rank r) in rank order into
+    /// `output`, which only `root` reads (others may pass an empty buffer).
+    func gather<T: CollectiveElement>(_ input: UnsafeBufferPointer<T>, into output: UnsafeMutableBufferPointer<T>,
+                                      blocks counts: [Int], root: Int) throws(CommunicationError)
     /// Ends every process of the job, now. For failures that the other ranks cannot see.
     func abort(code: Int32) -> Never
     /// Seconds on a wall clock shared by the job's processes.

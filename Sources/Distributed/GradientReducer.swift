@@ -49,6 +49,16 @@ public final class GradientReducer {
         }
     }
 
+    /// ZeRO stage 1's reduction: each rank receives the sums of its own block of `gradients` only
+    /// (`blocks`: one length per rank, in rank order), and `scalars` as `reduce` gives them.
+    public func reduceScatter(_ gradients: UnsafeMutableBufferPointer<Float>, blocks: [Int], scalars: inout [Double]) throws(CommunicationError) {
+        guard communicator.size > 1 else { return }
+        try communicator.reduceScatter(gradients, blocks: blocks, .sum)
+        try scalars.withUnsafeMutableBufferPointer { (buffer) throws(CommunicationError) in
+            try communicator.allReduce(buffer, .sum)
+        }
+    }
+
     /// The reproducible mode's reduction: the fixed-point sums and their trailing scalars (SUM, exact
     /// in any order) and the largest exponents every rank observed (MAX), so that all ranks decide
     /// alike whether the step overflowed its bounds.

@@ -35,6 +35,21 @@ public final class LocalCommunicator: Communicator {
         }
         _ = output.update(fromContentsOf: input)
     }
+    public func reduceScatter<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, blocks counts: [Int],
+                                                    _ operation: ReductionOperation) throws(CommunicationError) {
+        guard counts == [buffer.count] else { throw .lengthMismatch(call: "reduceScatter", expected: buffer.count, actual: counts.reduce(0, +)) }
+    }
+    public func allGather<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, blocks counts: [Int]) throws(CommunicationError) {
+        guard counts == [buffer.count] else { throw .lengthMismatch(call: "allGather", expected: buffer.count, actual: counts.reduce(0, +)) }
+    }
+    public func gather<T: CollectiveElement>(_ input: UnsafeBufferPointer<T>, into output: UnsafeMutableBufferPointer<T>,
+                                             blocks counts: [Int], root: Int) throws(CommunicationError) {
+        guard root == 0 else { throw .invalidRoot(root, size: 1) }
+        guard counts == [input.count], output.count == input.count else {
+            throw .lengthMismatch(call: "gather", expected: input.count, actual: output.count)
+        }
+        _ = output.update(fromContentsOf: input)
+    }
     public func abort(code: Int32) -> Never { exit(code) }
     public func wallClock() -> Double { Date().timeIntervalSince1970 }
 }

@@ -105,6 +105,47 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func reduceScatter<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, blocks counts: [Int],
+                                                    _ operation: ReductionOperation) throws(CommunicationError) {
+        try checkBlocks(counts, total: buffer.count, call: "MPI_Reduce_scatter")
+        let lengths = counts.map(Int64.init)
+        try watchdog?.guarding(.reduceScatterBlocks, elements: buffer.count) { () throws(CommunicationError) in
+            try MPICommunicator.check(
+                cmpi_reduce_scatter_v(buffer.baseAddress, lengths, Self.datatype(T.self), Self.op(operation)),
+                "MPI_Reduce_scatter")
+        }
+    }
+
+    public func allGather<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, blocks counts: [Int]) throws(CommunicationError) {
+        try checkBlocks(counts, total: buffer.count, call: "MPI_Allgatherv")
+        let lengths = counts.map(Int64.init)
+        try watchdog?.guarding(.allGatherBlocks, elements: buffer.count) { () throws(CommunicationError) in
+            try MPICommunicator.check(cmpi_allgather_v(buffer.baseAddress, lengths, Self.datatype(T.self)), "MPI_Allgatherv")
+        }
+    }
+
+    public func gather<T: CollectiveElement>(_ input: UnsafeBufferPointer<T>, into output: UnsafeMutableBufferPointer<T>,
+                                             blocks counts: [Int], root: Int) throws(CommunicationError) {
+        try checkRoot(root)
+        guard counts.count == size, counts[rank] == input.count else {
+            throw .lengthMismatch(call: "MPI_Gatherv", expected: counts.count == size ? counts[rank] : size,
+                                  actual: counts.count == size ? input.count : counts.count)
+        }
+        if rank == root { try checkBlocks(counts, total: output.count, call: "MPI_Gatherv") }
+        let lengths = counts.map(Int64.init)
+        try watchdog?.guarding(.gather, elements: counts.reduce(0, +)) { () throws(CommunicationError) in
+            try MPICommunicator.check(cmpi_gather_v(input.baseAddress, output.baseAddress, lengths, Self.datatype(T.self), Int32(root)),
+                                      "MPI_Gatherv")
+        }
+    }
+
+    /// One length per rank, adding up to the buffer's.
+    private func checkBlocks(_ counts: [Int], total: Int, call: String) throws(CommunicationError) {
+        guard counts.count == size else { throw .lengthMismatch(call: "\(call) block count", expected: size, actual: counts.count) }
+        let sum = counts.reduce(0, +)
+        guard sum == total else { throw .lengthMismatch(call: call, expected: sum, actual: total) }
+    }
+
     public func abort(code: Int32) -> Never {
         cmpi_abort(code)
         exit(code)  // MPI_Abort does not return; this satisfies the type checker.

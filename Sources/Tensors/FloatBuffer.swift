@@ -6,9 +6,12 @@
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let baseAddress: UnsafeMutablePointer<Float>
+    /// The buffer a view reads, kept alive by it; nil for a buffer that owns its memory.
+    private let viewed: FloatBuffer?
 
     public init(count: Int) {
         precondition(count >= 0, "negative buffer size \(count)")
+        viewed = nil
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
         baseAddress = raw.bindMemory(to: Float.self, capacity: max(count, 1))
@@ -20,7 +23,16 @@ public final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { baseAddress.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { UnsafeMutableRawPointer(baseAddress).deallocate() }
+    /// `length` elements of `buffer` from `offset`, shared with it (writes show in both): hands a
+    /// range of the flat buffers, one rank's optimizer shard, to code that takes a whole buffer.
+    public init(viewing buffer: FloatBuffer, offset: Int, length: Int) {
+        precondition(offset >= 0 && length >= 0 && offset + length <= buffer.count, "view \(offset)+\(length) outside \(buffer.count)")
+        viewed = buffer
+        count = length
+        baseAddress = buffer.baseAddress + offset
+    }
+
+    deinit { if viewed == nil { UnsafeMutableRawPointer(baseAddress).deallocate() } }
 
     /// The whole buffer.
     public var pointer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: baseAddress, count: count) }

@@ -51,8 +51,12 @@ public struct ParameterSlot: Sendable, Equatable {
 public struct ParameterLayout: Sendable, Equatable {
     public let slots: [ParameterSlot]
     public let totalCount: Int
+    /// Whether these are some of a model's parameters only (one rank's shard of a sharded optimizer),
+    /// so that a parameter group or a selector matching none of them is no error.
+    public let isPart: Bool
 
-    public init(_ specs: [ParameterSpec]) {
+    public init(_ specs: [ParameterSpec], isPart: Bool = false) {
+        self.isPart = isPart
         var slots: [ParameterSlot] = []
         var offset = 0
         for spec in specs {

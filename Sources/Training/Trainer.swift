@@ -45,6 +45,8 @@ public final class Trainer {
     let testSet: Dataset
     let preprocessing: Preprocessing
     let reducer: GradientReducer
+    /// `distributed.shard_optimizer`: this rank's part of the optimizer (then `optimizer` is that part).
+    let sharding: ShardedOptimizer?
     let faults: FaultInjector
     /// The reproducible mode's exact sum and its copy of the step's micro-batches (nil otherwise).
     let exactSum: FixedPointGradientSum?
@@ -81,7 +83,8 @@ public final class Trainer {
                                     failingRank: 0)
         }
 
-        let built = try agree(world) { () throws -> (Dataset, Dataset, Model, any Optimizer, Schedule, BatchPlan, Preprocessing, Int) in
+        typealias Shards = (full: [(name: String, shape: [Int])], plan: ShardPlan, shard: any Optimizer)
+        let built = try agree(world) { () throws -> (Dataset, Dataset, Model, any Optimizer, Schedule, BatchPlan, Preprocessing, Int, Shards?) in
             let trainSet = try DatasetLoader.load(configuration.data, split: .train)
             let testSet = try DatasetLoader.load(configuration.data, split: .test)
             guard trainSet.count > 0 else { throw TrainingError.emptyTrainingSet }
@@ -92,8 +95,16 @@ public final class Trainer {
             }
             try Trainer.checkMemory(model, batches: [("batch.micro", configuration.microBatch),
                                                      ("train.eval_batch", configuration.evalBatch)])
-            let optimizer = try OptimizerCatalog.make(
-                section: ConfigSection(configuration.optimizerTree, path: "optimizer"), layout: model.layout)
+            var shards: Shards?
+            let optimizer: any Optimizer
+            if configuration.shardsOptimizer {
+                shards = try ShardedOptimizer.build(optimizer: configuration.optimizerTree, store: model.store,
+                                                    ranks: world.size, rank: world.rank)
+                optimizer = shards!.shard
+            } else {
+                optimizer = try OptimizerCatalog.make(
+                    section: ConfigSection(configuration.optimizerTree, path: "optimizer"), layout: model.layout)
+            }
             let plan = try configuration.batchPlan(sampleCount: trainSet.count, worldSize: world.size)
             // With AdaScale the run takes at most the base schedule's steps (every gain 1), fewer as gains exceed 1.
             let baseSteps = configuration.adascaleBaseSteps(sampleCount: trainSet.count)
@@ -106,9 +117,12 @@ public final class Trainer {
                                           + "batch.global (\(configuration.globalBatch)) or run on more ranks")
             }
             let preprocessing = try Preprocessing(config: configuration.data, trainingSet: trainSet)
-            return (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps)
+            return (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps, shards)
         }
-        (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps) = built
+        let shards: Shards?
+        (trainSet, testSet, model, optimizer, schedule, plan, preprocessing, totalSteps, shards) = built
+        let store = built.2.store
+        sharding = try shards.map { try ShardedOptimizer(built: $0, store: store, world: world) }
         let baseSteps = totalSteps
         adascale = configuration.adascaleBaseBatch.map {
             AdaScale(baseBatch: $0, globalBatch: configuration.globalBatch, baseSteps: baseSteps)
@@ -171,8 +185,17 @@ public final class Trainer {
         if skip {
             skippedSteps += 1
         } else {
-            VectorMath.scale(gradients.baseAddress, gradients.count, by: Float(1.0 / scalars.items))
-            gradientNorm = VectorMath.norm(gradients.baseAddress, gradients.count)
+            if let sharding {
+                // Only this rank's range holds reduced sums; the norm is the root of the ranges' squares.
+                let range = sharding.range
+                VectorMath.scale(gradients.baseAddress + range.lowerBound, range.count, by: Float(1.0 / scalars.items))
+                gradientNorm = try world.allReduce(VectorMath.sumOfSquares(gradients.baseAddress + range.lowerBound, range.count),
+                                                   .sum).squareRoot()
+                if configuration.logging.recordsHistograms(atStep: step + 1) { try sharding.gatherGradients() }
+            } else {
+                VectorMath.scale(gradients.baseAddress, gradients.count, by: Float(1.0 / scalars.items))
+                gradientNorm = VectorMath.norm(gradients.baseAddress, gradients.count)
+            }
             let batchSquaredNorm = (gradientNorm * scalars.items) * (gradientNorm * scalars.items)
             noiseEstimate = scalars.noise.estimate(batchSquaredNorm: batchSquaredNorm, batchItems: scalars.items)
             if let noiseEstimate { noiseScale.add(noiseEstimate) }
@@ -185,9 +208,12 @@ public final class Trainer {
             }
             gradientInspector?(step + 1, gradients)
             appliedSteps += 1
-            optimizer.step(parameters: model.store.parameters, gradients: gradients,
-                           context: StepContext(step: appliedSteps, learningRate: learningRate,
-                                                loss: Float(scalars.lossSum / scalars.items)))
+            let context = StepContext(step: appliedSteps, learningRate: learningRate, loss: Float(scalars.lossSum / scalars.items))
+            if let sharding {
+                try sharding.step(context: context)
+            } else {
+                optimizer.step(parameters: model.store.parameters, gradients: gradients, context: context)
+            }
         }
         // Parameters that became non-finite never recover: every later step would be skipped. The
         // ranks agree through a reduction, so that all of them stop after the same step.
@@ -227,7 +253,11 @@ public final class Trainer {
         let communicationStart = monotonicSeconds()
         var packed = StepScalars(lossSum: local.lossSum, items: Double(local.items),
                                  nonFiniteRanks: locallyFinite ? 0 : 1, stopRequests: stopRequested ? 1 : 0, noise: noise).packed
-        try reducer.reduce(gradients.pointer, scalars: &packed)
+        if let sharding {
+            try reducer.reduceScatter(gradients.pointer, blocks: sharding.parameterBlocks, scalars: &packed)
+        } else {
+            try reducer.reduce(gradients.pointer, scalars: &packed)
+        }
         return Summed(scalars: StepScalars(packed: packed), dataSeconds: local.dataSeconds,
                       computeSeconds: local.computeSeconds, communicationSeconds: monotonicSeconds() - communicationStart)
     }
@@ -334,16 +364,24 @@ public final class Trainer {
     /// must continue on the same fixed-point grids to stay bit-identical.
     static let exponentsTensor = "reproducible.exponents"
 
-    /// Every tensor of the training state by its checkpoint name: parameters (`param.`) and optimizer state (`optimizer.`).
-    public var stateTensors: [(name: String, shape: [Int], values: UnsafeMutableBufferPointer<Float>)] {
+    /// Every tensor of the training state by its checkpoint name: parameters (`param.`) and optimizer
+    /// state (`optimizer.`, under the unsharded optimizer's names and shapes). With a sharded optimizer
+    /// this is a collective that gathers the state to rank 0; the other ranks get the parameters only.
+    public func stateTensors() throws -> [(name: String, shape: [Int], values: [Float])] {
         let parameters = model.store.parameters
-        return model.layout.slots.map { (Checkpoint.parameterPrefix + $0.name, $0.shape, parameters.slice($0.offset, $0.count)) }
-            + optimizer.state.map { (Self.optimizerPrefix + $0.name, $0.shape, $0.storage.pointer) }
+        let state = try sharding?.gatheredState()
+            ?? optimizer.state.map { ($0.name, $0.shape, $0.storage.array) }
+        return model.layout.slots.map { (Checkpoint.parameterPrefix + $0.name, $0.shape, Array(parameters.slice($0.offset, $0.count))) }
+            + state.map { (Self.optimizerPrefix + $0.name, $0.shape, $0.values) }
     }
 
-    /// Parameters, optimizer state and the position in training, under stable names.
+    /// Parameters, optimizer state and the position in training, under stable names, on rank 0 (nil on
+    /// the others). Every rank must call it: with a sharded optimizer it gathers the state.
     /// The resolved configuration rides along, so that the file alone can be evaluated or compared.
-    public func snapshot(elapsed: Double, runID: String? = nil) -> Checkpoint {
+    public func snapshot(elapsed: Double, runID: String? = nil) throws -> Checkpoint? {
+        guard world.isRoot || sharding != nil else { return nil }
+        let tensors = try stateTensors()
+        guard world.isRoot else { return nil }
         let metadata = CheckpointMetadata(
             step: step, appliedSteps: appliedSteps, skippedSteps: skippedSteps, epoch: plan.epoch(ofStep: step),
             position: step % plan.stepsPerEpoch, seed: configuration.seed, globalBatch: configuration.globalBatch,
@@ -354,8 +392,8 @@ public final class Trainer {
             normalization: InputNormalization(mean: preprocessing.mean, std: preprocessing.std))
         var checkpoint = Checkpoint(metadata: metadata.strings.merging(noiseScale.strings) { $1 }
                                         .merging(adascale?.strings ?? [:]) { $1 })
-        for tensor in stateTensors {
-            checkpoint.append(tensor.name, shape: tensor.shape, floats: UnsafeBufferPointer(tensor.values))
+        for tensor in tensors {
+            tensor.values.withUnsafeBufferPointer { checkpoint.append(tensor.name, shape: tensor.shape, floats: $0) }
         }
         if let exact = exactSum {
             let exponents = exact.exponents.map(Float.init)
@@ -382,13 +420,19 @@ public final class Trainer {
             throw ResumeError.mismatch(file: file, what: "checkpoint step \(metadata.step) is beyond the run's \(totalSteps) steps")
         }
         try checkpoint.restore(into: model.store.parameters, layout: model.layout, prefix: Checkpoint.parameterPrefix)
-        let state = optimizer.state
-        let expected = Set(state.map { Self.optimizerPrefix + $0.name })
+        let stateNames = sharding?.fullState.map(\.name) ?? optimizer.state.map(\.name)
+        let expected = Set(stateNames.map { Self.optimizerPrefix + $0 })
         if let extra = checkpoint.tensors.map(\.name).first(where: { $0.hasPrefix(Self.optimizerPrefix) && !expected.contains($0) }) {
             throw CheckpointError.unexpectedTensor(path: file, name: extra)
         }
-        for tensor in state {
-            try checkpoint.load(Self.optimizerPrefix + tensor.name, shape: tensor.shape, into: tensor.storage)
+        if let sharding {
+            try sharding.restore { name, shape, values in
+                try checkpoint.load(Self.optimizerPrefix + name, shape: shape, into: values)
+            }
+        } else {
+            for tensor in optimizer.state {
+                try checkpoint.load(Self.optimizerPrefix + tensor.name, shape: tensor.shape, into: tensor.storage)
+            }
         }
         if let exact = exactSum, checkpoint.tensors.contains(where: { $0.name == Self.exponentsTensor }) {
             var exponents = [Float](repeating: 0, count: exact.exponents.count)

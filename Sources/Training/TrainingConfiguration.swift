@@ -54,6 +54,9 @@ public struct TrainingConfiguration {
     /// `distributed.reproducible`: bit-identical training for every decomposition of the global batch
     /// (`FixedPointGradientSum`), at the price of computing it in whole chunks.
     public let reproducible: Bool
+    /// `distributed.shard_optimizer` (ZeRO stage 1): each rank keeps the optimizer state of its own
+    /// range of the parameters, the gradient sums are reduce-scattered and the parameters all-gathered.
+    public let shardsOptimizer: Bool
     /// `distributed.chunk`: the samples the reproducible mode computes as one forward/backward pass.
     public let chunk: Int
     /// 16, so that every shipped configuration (the GPT's micro-batch is 16) and most decompositions of
@@ -191,6 +194,15 @@ public struct TrainingConfiguration {
         reproducible = try distributed.bool("reproducible", default: false)
         if compressesGradients && reproducible {
             throw ConfigError.invalid(key: "distributed.compress", reason: "bf16 sums are not exact; distributed.reproducible needs exact ones")
+        }
+        shardsOptimizer = try distributed.bool("shard_optimizer", default: false)
+        if shardsOptimizer && compressesGradients {
+            throw ConfigError.invalid(key: "distributed.compress", reason: "bf16 sums travel in an all-reduce; with "
+                                      + "distributed.shard_optimizer the gradient sums are reduce-scattered in float32")
+        }
+        if shardsOptimizer && bucketBytes > 0 {
+            throw ConfigError.invalid(key: "distributed.bucket_mb", reason: "buckets split the all-reduce; with "
+                                      + "distributed.shard_optimizer the gradient sums are reduce-scattered in one call")
         }
         let chunk = try distributed.optionalInt("chunk", range: 1...65_536)
         if chunk != nil && !reproducible {

@@ -25,6 +25,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case diverged(step: Int, consecutiveSkips: Int, lastFiniteLoss: Double?, lastFiniteStep: Int?, learningRate: Double)
     /// An update made some parameter infinite or NaN.
     case nonFiniteParameters(step: Int, lastFiniteLoss: Double?, lastFiniteStep: Int?, learningRate: Double)
+    /// A state tensor of a sharded optimizer that is no slice of the unsharded one along its last axis.
+    case unshardableState(optimizer: String, tensor: String, shard: [Int], whole: [Int])
 
     public var description: String {
         switch self {
@@ -61,6 +63,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .nonFiniteParameters(let step, let loss, let lossStep, let learningRate):
             "training diverged at step \(step): the update made parameters non-finite; " + Self.lastFinite(loss, lossStep)
                 + ", learning rate \(Self.number(learningRate)); lower optimizer.lr or add warm-up or clipping"
+        case .unshardableState(let optimizer, let tensor, let shard, let whole):
+            "distributed.shard_optimizer: \(optimizer)'s state tensor \(tensor) has shape \(shard) on a shard but "
+                + (whole.isEmpty ? "no counterpart in the unsharded optimizer" : "\(whole) unsharded, which is not a slice of it along the last axis")
+                + "; run this optimizer without distributed.shard_optimizer"
         }
     }
 

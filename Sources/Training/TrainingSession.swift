@@ -282,11 +282,9 @@ public final class TrainingSession {
         let seconds = monotonicSeconds() - startTime
         let checkpoint = try saveCheckpoint(elapsed: elapsedBefore + seconds)
         if let runDirectory, trainer.isFinished {
+            let final = try trainer.snapshot(elapsed: elapsedBefore + seconds, runID: runID)
             try agree(world) {
-                if world.isRoot {
-                    try trainer.snapshot(elapsed: elapsedBefore + seconds, runID: runID)
-                        .write(to: runDirectory.appendingPathComponent("final.safetensors"))
-                }
+                try final?.write(to: runDirectory.appendingPathComponent("final.safetensors"))
             }
         }
         return TrainingSummary(steps: trainer.step, totalSteps: trainer.totalSteps, skippedSteps: trainer.skippedSteps,
@@ -295,10 +293,11 @@ public final class TrainingSession {
                                outcome: stopped ? .stoppedBySignal : .finished, checkpoint: checkpoint)
     }
 
-    /// Every tensor of the training state by its checkpoint name (parameters and optimizer state).
-    public func finalState() -> [String: [Float]] {
+    /// Every tensor of the training state by its checkpoint name (parameters and optimizer state);
+    /// with a sharded optimizer a collective, and the optimizer's state on rank 0 only.
+    public func finalState() throws -> [String: [Float]] {
         var state: [String: [Float]] = [:]
-        for tensor in trainer.stateTensors { state[tensor.name] = Array(tensor.values) }
+        for tensor in try trainer.stateTensors() { state[tensor.name] = tensor.values }
         return state
     }
 
@@ -315,8 +314,9 @@ public final class TrainingSession {
     @discardableResult
     func saveCheckpoint(elapsed: Double) throws -> URL? {
         guard let checkpoints else { return nil }
+        let snapshot = try trainer.snapshot(elapsed: elapsed, runID: runID)
         try agree(world) {
-            if world.isRoot { _ = try checkpoints.save(trainer.snapshot(elapsed: elapsed, runID: runID), step: trainer.step) }
+            if let snapshot { _ = try checkpoints.save(snapshot, step: trainer.step) }
         }
         return checkpoints.url(step: trainer.step)
     }

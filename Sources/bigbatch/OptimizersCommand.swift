@@ -15,6 +15,9 @@ struct OptimizersCommand: ParsableCommand {
         """)
     var config: String?
 
+    @Option(help: "Also show the state each rank keeps with distributed.shard_optimizer on this many ranks (ZeRO stage 1).")
+    var ranks = 1
+
     /// The shipped MLP, for sizing state when no configuration file is at hand.
     static let shippedMLP = "model: {kind: mlp, hidden: [512, 512], activation: relu, dropout: 0.2}\n"
 
@@ -32,6 +35,10 @@ struct OptimizersCommand: ParsableCommand {
         return nil
     }
 
+    func validate() throws {
+        guard ranks >= 1 else { throw ValidationError("--ranks \(ranks): expected a positive number of ranks") }
+    }
+
     func run() throws {
         let path = config ?? Self.shippedConfiguration()
         let spec: ModelSpec, label: String
@@ -47,13 +54,25 @@ struct OptimizersCommand: ParsableCommand {
         let parameters = model.layout.totalCount
         let adamw = try OptimizerCatalog.stateBytes(name: "adamw", layout: model.layout)
         print("model: \(label), \(parameters) parameters; state relative to AdamW (\(adamw) bytes)")
-        print("name            state bytes   bytes/param   vs AdamW   settings (defaults)")
+        let sharded = ranks > 1
+        print("name            state bytes   bytes/param   vs AdamW   "
+              + (sharded ? "per rank on \(ranks) (largest, share)   " : "") + "settings (defaults)")
         for name in OptimizerCatalog.names {
             let bytes = try OptimizerCatalog.stateBytes(name: name, layout: model.layout)
             let settings = try OptimizerCatalog.settings(name: name)
                 .map { setting in setting.default.map { "\(setting.key)=\($0)" } ?? setting.key }.joined(separator: " ")
+            var shards = ""
+            if sharded {
+                let largest = try OptimizerCatalog.shardStateBytes(name: name, layout: model.layout, shards: ranks).max() ?? 0
+                shards = String(format: "%12d %8.1f%%            ", largest, bytes > 0 ? 100 * Double(largest) / Double(bytes) : 0)
+            }
             print(padded(name) + String(format: " %12d %13.3f %9.1f%%   ", bytes, Double(bytes) / Double(parameters),
-                                        100 * Double(bytes) / Double(adamw)) + settings)
+                                        100 * Double(bytes) / Double(adamw)) + shards + settings)
+        }
+        if sharded {
+            print("per rank: the largest rank's optimizer state with distributed.shard_optimizer on \(ranks) ranks, and its "
+                  + "share of the unsharded state (ideal \(String(format: "%.1f", 100 / Double(ranks)))%); optimizers whose "
+                  + "statistics need whole tensors are cut between tensors only")
         }
         // Memory-lean settings that differ from the reference libraries' defaults.
         let lean = try ConfigSection(ConfigValue.parse(yaml: "name: adafactor\nbetas: [null, 0.999]\n", source: "lean"),

@@ -29,6 +29,7 @@ struct SelfTestCommand: ParsableCommand {
             try checkAllReduce(Int64.self, world, &checks)
             try checkBroadcast(world, &checks)
             try checkReduceScatterAllGather(world, &checks)
+            try checkUnevenBlocks(world, &checks)
             try checkNonBlocking(world, &checks)
             try checkBFloat16Sum(world, &checks)
             try world.barrier()
@@ -109,6 +110,35 @@ struct SelfTestCommand: ParsableCommand {
             guard gathered[i] == Float(expected) else {
                 throw CommandFailure("allgather[\(i)] = \(gathered[i]), expected \(expected)")
             }
+        }
+        checks += 1
+    }
+
+    /// The sharded optimizer's collectives over blocks of uneven lengths (one of them empty), in place:
+    /// reduce-scatter, all-gather and gather to the last rank.
+    private func checkUnevenBlocks(_ world: MPICommunicator, _ checks: inout Int) throws {
+        let counts = (0..<world.size).map { $0 == 1 ? 0 : count / 2 + $0 * 7 }
+        let total = counts.reduce(0, +), offset = counts[..<world.rank].reduce(0, +), mine = counts[world.rank]
+        let sums = (0..<total).map { i in Float((0..<world.size).map { contribution(rank: $0, index: i) }.reduce(0, +)) }
+        var buffer = (0..<total).map { Float(contribution(rank: world.rank, index: $0)) }
+        try buffer.withUnsafeMutableBufferPointer { try world.reduceScatter($0, blocks: counts, .sum) }
+        for i in offset..<(offset + mine) where buffer[i] != sums[i] {
+            throw CommandFailure("reduce-scatter over blocks \(counts)[\(i)] = \(buffer[i]), expected \(sums[i])")
+        }
+        // Only this rank's block is defined now; the all-gather fills in the others'.
+        for i in 0..<total where !(offset..<(offset + mine)).contains(i) { buffer[i] = -1 }
+        try buffer.withUnsafeMutableBufferPointer { try world.allGather($0, blocks: counts) }
+        if let i = (0..<total).first(where: { buffer[$0] != sums[$0] }) {
+            throw CommandFailure("all-gather over blocks \(counts)[\(i)] = \(buffer[i]), expected \(sums[i])")
+        }
+        let root = world.size - 1
+        let own = Array(buffer[offset..<(offset + mine)])
+        var received = [Float](repeating: -1, count: world.rank == root ? total : 0)
+        try own.withUnsafeBufferPointer { input in
+            try received.withUnsafeMutableBufferPointer { try world.gather(input, into: $0, blocks: counts, root: root) }
+        }
+        if world.rank == root, let i = (0..<total).first(where: { received[$0] != sums[$0] }) {
+            throw CommandFailure("gather over blocks \(counts)[\(i)] = \(received[i]), expected \(sums[i])")
         }
         checks += 1
     }

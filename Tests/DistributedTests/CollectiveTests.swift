@@ -58,7 +58,17 @@ final class CollectiveTests: XCTestCase {
         var output: [Float] = [0, 0]
         XCTAssertThrowsError(try values.withUnsafeBufferPointer { input in
             try output.withUnsafeMutableBufferPointer { try world.allGather(input, into: $0) }
-        })
+        })        // One block, the whole buffer: the sharded optimizer's collectives leave it as it is.
+        try values.withUnsafeMutableBufferPointer { try world.reduceScatter($0, blocks: [3], .sum) }
+        try values.withUnsafeMutableBufferPointer { try world.allGather($0, blocks: [3]) }
+        var gathered: [Float] = [0, 0, 0]
+        try values.withUnsafeBufferPointer { input in
+            try gathered.withUnsafeMutableBufferPointer { try world.gather(input, into: $0, blocks: [3], root: 0) }
+        }
+        XCTAssertEqual(values, [1, -2, 3])
+        XCTAssertEqual(gathered, values)
+        XCTAssertThrowsError(try values.withUnsafeMutableBufferPointer { try world.reduceScatter($0, blocks: [2, 1], .sum) })
+        XCTAssertThrowsError(try values.withUnsafeMutableBufferPointer { try world.allGather($0, blocks: [2]) })
     }
 
     private func passedRanks(_ output: String) -> [String] {

@@ -69,7 +69,7 @@ final class MultiHostTests: XCTestCase {
     /// The reproducible mode on 2 and 3 hosts — 5 chunks of 16 per step, shared 3 + 2 and 2 + 2 + 1 —
     /// gives the one-process run's bits; the float mode across 2 hosts gives the bits of the same 2 ranks
     /// on one host, since TCP changes where sums travel, not their order, and on 2 and 3 hosts it stays
-    /// within the equivalence bound of one process.
+    /// within the equivalence bound of one process. The sharded optimizer keeps those bits.
     func testTrainingAcrossHostsMatchesOneHost() throws {
         let hostfile = try up(3)
         let exact = try configuration(steps: 12, reproducible: true)
@@ -85,8 +85,18 @@ final class MultiHostTests: XCTestCase {
         let float = try configuration(steps: 12, reproducible: false)
         let local = try TrainingRun.finalTensors(config: float, runDirectory: directory.appendingPathComponent("local"), ranks: 2)
         let across = try trainAcrossHosts(2, hostfile: hostfile, config: float, run: directory.appendingPathComponent("float-2"))
+        // The sharded optimizer's reduce-scatter and all-gather travel over TCP too: on 2 hosts, two terms
+        // in either order, the all-reduced bits; on 3 in the reproducible mode, the one process's.
+        let sharded = try trainAcrossHosts(2, hostfile: hostfile, config: float, run: directory.appendingPathComponent("sharded-2"),
+                                           ["--set", "distributed.shard_optimizer=true"])
+        let shardedExact = try trainAcrossHosts(3, hostfile: hostfile, config: exact, run: directory.appendingPathComponent("sharded-3"),
+                                                ["--set", "distributed.shard_optimizer=true"])
         for (tensor, values) in local {
             XCTAssertEqual(across[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor): float sums across hosts")
+            XCTAssertEqual(sharded[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor): sharded across hosts")
+        }
+        for (tensor, values) in single {
+            XCTAssertEqual(shardedExact[tensor]?.map(\.bitPattern), values.map(\.bitPattern), "\(tensor): sharded on 3 hosts")
         }
         // And against one process, within EquivalenceTests' measured bound: the amplification times the
         // noise floor of the one-process run split over 2 and 3 threads.

@@ -49,7 +49,7 @@ final class TrainingSessionTests: XCTestCase {
         XCTAssertTrue(summary.testAccuracy > 0 && summary.testAccuracy <= 1)
         let kept = try session(configuration, run: "kept")
         _ = try kept.run()
-        XCTAssertEqual(bare.finalState(), kept.finalState())
+        XCTAssertEqual(try bare.finalState(), try kept.finalState())
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("kept").path)
             .filter { !$0.hasPrefix("events.out.tfevents.") }
         XCTAssertEqual(Set(files), ["config.yaml", "metrics.jsonl", "gradients.jsonl", "final.safetensors",
@@ -76,7 +76,7 @@ final class TrainingSessionTests: XCTestCase {
         let resumed = try session(configuration(), run: "broken", resume: directory.appendingPathComponent("broken"))
         XCTAssertEqual(resumed.step, 3)
         _ = try resumed.run()
-        XCTAssertEqual(resumed.finalState(), whole.finalState())
+        XCTAssertEqual(try resumed.finalState(), try whole.finalState())
     }
 
     /// Metadata written and read in one place: a round trip keeps every field, a missing or

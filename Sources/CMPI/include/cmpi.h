@@ -58,6 +58,19 @@ int cmpi_reduce_scatter_float(const float *send, float *recv, int64_t recv_count
 /// Each rank contributes `send_count` floats; `recv` receives `send_count * size` floats in rank order.
 int cmpi_allgather_float(const float *send, float *recv, int64_t send_count);
 
+/// In place, with per-rank block lengths (`counts`, `size` of them, the blocks laid out in rank
+/// order): `buffer` holds this rank's whole input; on return this rank's own block, at its offset,
+/// holds the reduction of that block over all ranks (MPI_Reduce_scatter). The rest is left undefined.
+int cmpi_reduce_scatter_v(void *buffer, const int64_t *counts, cmpi_datatype type, cmpi_op op);
+
+/// In place: every rank's block of `buffer` (lengths `counts`, in rank order) is copied to every
+/// rank (MPI_Allgatherv).
+int cmpi_allgather_v(void *buffer, const int64_t *counts, cmpi_datatype type);
+
+/// Rank `root` receives every rank's `send` (lengths `counts`) in rank order into `recv`
+/// (MPI_Gatherv); `recv` is read only on `root`.
+int cmpi_gather_v(const void *send, void *recv, const int64_t *counts, cmpi_datatype type, int root);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,6 +44,8 @@ public final class Lookahead: Optimizer {
     }
 
     public var name: String { "lookahead(\(inner.name))" }
+    /// The slow weights are elementwise: the inner optimizer decides.
+    public var shardRequirement: ShardRequirement { inner.shardRequirement }
 
     public var state: [StateTensor] {
         var tensors = inner.state + [StateTensor(name: "lookahead.slow", shape: [slow.count], storage: slow)]

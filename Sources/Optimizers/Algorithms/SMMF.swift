@@ -11,6 +11,9 @@ import Tensors
 public final class ScaleBySMMF: GradientTransform {
     public let name = "smmf"
     public let scope = TransformScope.whole
+    /// Whole tensors (each is factored as a matrix), and shard boundaries on whole words of the
+    /// packed sign bits, so that the shards' words laid end to end are the unsharded ones.
+    public var shardRequirement: ShardRequirement { ShardRequirement(.tensors, alignment: 32) }
     public let beta1: Float, beta2: Float, epsilon: Float
     struct Shape { let rows: Int, columns: Int, rowOffset: Int, columnOffset: Int }
     let layout: ParameterLayout

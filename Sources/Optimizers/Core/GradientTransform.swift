@@ -34,6 +34,8 @@ public protocol GradientTransform: AnyObject {
     /// Whether `TransformBuffers.originalGradients` must be filled.
     var needsOriginalGradients: Bool { get }
     var state: [StateTensor] { get }
+    /// How finely the sharded optimizer may cut what this transform sees (see `ShardRequirement`).
+    var shardRequirement: ShardRequirement { get }
     /// Computes per-step scalars once, before any chunk is processed.
     func prepare(context: StepContext)
     /// Transforms `range` of the update (elementwise scope) or the whole buffer (whole scope, range = all).
@@ -42,5 +44,8 @@ public protocol GradientTransform: AnyObject {
 
 extension GradientTransform {
     public var needsOriginalGradients: Bool { false }
+    /// Elementwise transforms may be cut anywhere between rows; the others need whole tensors unless
+    /// they say otherwise (by summing their partial statistics through `ShardStatistics`).
+    public var shardRequirement: ShardRequirement { scope == .elementwise ? .rows : .tensors }
     public func prepare(context: StepContext) {}
 }

@@ -8,11 +8,14 @@ public struct StepContext: Sendable {
     public var learningRate: Float
     /// The step's global mean loss (loss-aware optimizers such as AdaLo read it).
     public var loss: Float
+    /// Sums statistics over the other ranks' shards when this optimizer holds one shard of the state.
+    public var statistics: ShardStatistics
 
-    public init(step: Int, learningRate: Float, loss: Float) {
+    public init(step: Int, learningRate: Float, loss: Float, statistics: ShardStatistics = .unsharded) {
         self.step = step
         self.learningRate = learningRate
         self.loss = loss
+        self.statistics = statistics
     }
 }
 
@@ -37,4 +40,6 @@ public protocol Optimizer: AnyObject {
     func step(parameters: FloatBuffer, gradients: FloatBuffer, context: StepContext)
     /// All state, under stable names, restorable bit-exactly.
     var state: [StateTensor] { get }
+    /// How finely the state may be cut across ranks (`distributed.shard_optimizer`).
+    var shardRequirement: ShardRequirement { get }
 }

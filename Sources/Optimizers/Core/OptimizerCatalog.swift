@@ -116,7 +116,7 @@ public enum OptimizerCatalog {
         let key = section.qualified("groups")
         let fixed = fixedInEveryGroup.merging(entry.fixedInGroups) { first, _ in first }
         let plans = try ParameterGroupPlan.resolve(groups, key: key, layout: layout, fixed: fixed,
-                                                   requiresMatches: layout != probeLayout)
+                                                   requiresMatches: layout != probeLayout && !layout.isPart)
         func core(_ built: Built, _ where: String) throws(ConfigError) -> [any GradientTransform] {
             guard case .transforms(let transforms) = built else {
                 throw .invalid(key: key, reason: "\(entry.name) wraps another optimizer: give the groups to it, under \(section.qualified("inner")).groups")
@@ -196,6 +196,20 @@ public enum OptimizerCatalog {
         _ = try make(section: section, layout: layout)
         return section.settings.filter { !["name", "transforms", "groups"].contains($0.key) }
             .map { $0.key == "inner" ? ($0.key, "{name: adamw}") : $0 }
+    }
+
+    /// Bytes of state each of `shards` ranks holds with `distributed.shard_optimizer` (ZeRO stage 1),
+    /// for the optimizer `name` with default settings, in rank order.
+    public static func shardStateBytes(name: String, layout: ParameterLayout, shards: Int) throws(ConfigError) -> [Int] {
+        var map = ConfigMap()
+        map["name"] = .string(name)
+        if name == "lookahead" { map["inner"] = .map(ConfigMap([("name", .string("adamw"))])) }
+        var bytes: [Int] = []
+        for index in 0..<shards {
+            let shard = try makeShard(.map(map), layout: layout, shards: shards, index: index).shard
+            bytes.append(shard.state.reduce(0) { $0 + $1.storage.count * MemoryLayout<Float>.stride })
+        }
+        return bytes
     }
 
     /// Bytes of state per parameter, for `bigbatch optimizers`.

@@ -103,7 +103,9 @@ struct ParameterGroupPlan {
     /// a group may not set a key in `fixed` (key → why it is fixed). Returns the configured groups in
     /// order, then the unmatched parameters' group when there are any. Without `requiresMatches`
     /// (checking settings against a stand-in layout) selectors need not match, and a group that takes
-    /// nothing is given the whole layout so that its settings are still built and checked.
+    /// nothing is given the whole layout so that its settings are still built and checked. Against a
+    /// part of a model's layout (a shard), the same holds except that a group taking nothing is left
+    /// out: the whole model's layout was resolved first and its selectors checked there.
     static func resolve(_ groups: ConfigValue, key: String, layout: ParameterLayout, fixed: [String: String],
                         requiresMatches: Bool = true) throws(ConfigError) -> [ParameterGroupPlan] {
         guard case .list(let items) = groups, !items.isEmpty else {
@@ -128,6 +130,7 @@ struct ParameterGroupPlan {
                 taken[position] = true
                 slots.append(slot)
             }
+            if slots.isEmpty && layout.isPart { continue }
             if slots.isEmpty && !requiresMatches {
                 plans.append(ParameterGroupPlan(index: index, slots: layout.slots, overrides: map.removing("params")))
                 continue

@@ -29,6 +29,9 @@ public final class ParameterPartition: GradientTransform {
     let parts: [Part]
     public let state: [StateTensor]
     public let needsOriginalGradients: Bool
+    /// Whatever the groups' transforms need: a group's slots are whole tensors in the model's order,
+    /// so a cut between rows or tensors of the model is one in a group's scratch too.
+    public var shardRequirement: ShardRequirement { .of(parts.flatMap(\.transforms)) }
     private let updates: FloatBuffer, parameters: FloatBuffer, originals: FloatBuffer?
 
     init(parts: [Part]) {

@@ -35,6 +35,7 @@ public final class TransformChain: Optimizer {
     }
 
     public var state: [StateTensor] { transforms.flatMap(\.state) }
+    public var shardRequirement: ShardRequirement { .of(transforms) }
 
     public func step(parameters: FloatBuffer, gradients: FloatBuffer, context: StepContext) {
         precondition(parameters.count == gradients.count, "parameters \(parameters.count) vs gradients \(gradients.count)")

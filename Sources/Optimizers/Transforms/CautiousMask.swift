@@ -11,6 +11,9 @@ public final class CautiousMask: GradientTransform {
 
     public init() {}
 
+    /// The counts are summed over the shards, so the rescaling is the whole model's: any cut will do.
+    public var shardRequirement: ShardRequirement { .rows }
+
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         guard let g = buffers.originalGradients else { preconditionFailure("cautious mask needs the original gradient") }
         let u = buffers.updates
@@ -18,8 +21,9 @@ public final class CautiousMask: GradientTransform {
         for i in range {
             if -u[i] * g[i] > 0 { kept += 1 } else { u[i] = 0 }
         }
-        lastKept = kept
-        let scale = Float(range.count) / Float(kept + 1)
+        let counts = context.statistics.sum([Double(range.count), Double(kept)])
+        lastKept = Int(counts[1])
+        let scale = Float(counts[0]) / Float(counts[1] + 1)
         for i in range { u[i] *= scale }
     }
 }

@@ -9,8 +9,12 @@ public final class ClipByGlobalNorm: GradientTransform {
 
     public init(maxNorm: Float) { self.maxNorm = maxNorm }
 
+    /// A global norm is the root of the shards' summed squares: any cut will do.
+    public var shardRequirement: ShardRequirement { .rows }
+
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
-        let norm = Float(VectorMath.sumOfSquares(buffers.updates + range.lowerBound, range.count).squareRoot())
+        let squares = context.statistics.sum(VectorMath.sumOfSquares(buffers.updates + range.lowerBound, range.count))
+        let norm = Float(squares.squareRoot())
         guard norm > maxNorm else { return }
         let scale = maxNorm / norm, u = buffers.updates
         for i in range { u[i] *= scale }

@@ -21,9 +21,13 @@ public final class StableWeightDecay: GradientTransform {
         state = allocator.tensors
     }
 
+    /// The mean of g² is the shards' summed squares over their summed counts: any cut will do.
+    public var shardRequirement: ShardRequirement { .rows }
+
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         guard let g = buffers.originalGradients else { preconditionFailure("swd needs the original gradient") }
-        let mean = VectorMath.sumOfSquares(g + range.lowerBound, range.count) / Double(max(range.count, 1))
+        let sums = context.statistics.sum([VectorMath.sumOfSquares(g + range.lowerBound, range.count), Double(range.count)])
+        let mean = sums[0] / max(sums[1], 1)
         let value = Double(beta2) * Double(meanSquare[0]) + (1 - Double(beta2)) * mean
         meanSquare[0] = Float(value)
         let corrected = value / (1 - pow(Double(beta2), Double(context.step)))
