@@ -38,11 +38,18 @@ int cmpi_init(void) {
     MPI_Initialized(&initialized);
     if (!initialized) {
         int provided = 0;
-        // FUNNELED: only the main thread calls MPI; helper threads (data loading) never do.
-        int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+        // SERIALIZED: one thread at a time calls MPI — the main thread, or the gradient reduction's
+        // communication thread while the main thread computes backward (distributed.overlap).
+        int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
         if (rc != MPI_SUCCESS) return rc;
     }
     return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+int cmpi_serialized_threads(void) {
+    int provided = MPI_THREAD_SINGLE;
+    if (MPI_Query_thread(&provided) != MPI_SUCCESS) return 0;
+    return provided >= MPI_THREAD_SERIALIZED;
 }
 
 int cmpi_is_initialized(void) { int flag = 0; MPI_Initialized(&flag); return flag; }

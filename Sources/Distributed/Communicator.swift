@@ -69,6 +69,9 @@ public protocol Communicator: AnyObject {
     func abort(code: Int32) -> Never
     /// Seconds on a wall clock shared by the job's processes.
     func wallClock() -> Double
+    /// Whether a thread other than the main one may call collectives while the main thread calls
+    /// none (MPI_THREAD_SERIALIZED), as `OverlappedReduction`'s communication thread does.
+    var allowsCollectivesFromAnotherThread: Bool { get }
     /// What ends this process when a collective overruns its deadline; nil where none can hang.
     var watchdog: CollectiveWatchdog? { get }
 }

@@ -50,6 +50,7 @@ public final class LocalCommunicator: Communicator {
         }
         _ = output.update(fromContentsOf: input)
     }
+    public var allowsCollectivesFromAnotherThread: Bool { true }
     public func abort(code: Int32) -> Never { exit(code) }
     public func wallClock() -> Double { Date().timeIntervalSince1970 }
 }

@@ -25,6 +25,8 @@ public final class MPICommunicator: Communicator {
         if cmpi_is_initialized() != 0 && cmpi_is_finalized() == 0 { _ = cmpi_finalize() }
     }
 
+    public var allowsCollectivesFromAnotherThread: Bool { cmpi_serialized_threads() != 0 }
+
     public var processorName: String {
         var buffer = [CChar](repeating: 0, count: 256)
         _ = cmpi_processor_name(&buffer, Int32(buffer.count))

@@ -52,6 +52,8 @@ public final class Model {
     /// What the parameters, gradients and activations need, counted when the model was built.
     public let size: ModelSize
     private var replicas: [Replica]
+    /// `Sequential.parameterStarts` of the network, for `forwardBackward`'s `gradientsFinal`.
+    private let parameterStarts: [Int]
 
     public var layout: ParameterLayout { store.layout }
     public var inputCount: Int { inputShape.reduce(1, *) }
@@ -91,6 +93,7 @@ public final class Model {
         network.bind(store)
         self.task = task
         replicas = [Replica(network: network, store: store)]
+        parameterStarts = network.parameterStarts(in: store.layout)
         threads = max(1, BLAS.threadCount)
     }
 
@@ -162,9 +165,25 @@ public final class Model {
     /// Forward, summed loss, backward accumulating into `store.gradients` (never zeroes them).
     /// `targets` holds `targetsPerSample` per sample. `sampleIndices` are GLOBAL dataset indices
     /// (dropout keys); `step` is the optimizer step (dropout key).
+    ///
+    /// `gradientsFinal` hears, as backward goes, an offset from which on the gradients in
+    /// `store.gradients` will not change again in this pass (decreasing, ending with 0), so that a
+    /// reduction of that part may start while backward goes on. On several replicas it hears only 0,
+    /// once their gradients are summed.
     public func forwardBackward(inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>,
                                 sampleIndices: UnsafeBufferPointer<Int>, count: Int, seed: UInt64,
-                                step: Int) -> LossSum {
+                                step: Int, gradientsFinal: ((_ from: Int) -> Void)? = nil) -> LossSum {
+        // Each offset once, decreasing: layers without parameters repeat the offset after them.
+        var lowestReported = Int.max
+        let report = gradientsFinal.map { hear in
+            { (from: Int) in
+                if from < lowestReported {
+                    lowestReported = from
+                    hear(from)
+                }
+            }
+        }
+        defer { report?(0) }
         guard let (input, target, indices) = samplePointers(inputs, targets, sampleIndices, count: count,
                                                             caller: "forwardBackward") else { return LossSum() }
         let perSample = targetsPerSample
@@ -178,9 +197,11 @@ public final class Model {
             $0.items += $1.items
         }) { replica, samples in
             let context = PassContext(training: true, seed: seed, step: step, sampleIndices: indices + samples.lowerBound)
+            let starts = parameterStarts
             return replica.forwardBackward(input + samples.lowerBound * inputCount,
                                            targets: target + samples.lowerBound * perSample,
-                                           count: samples.count, context: context, task: task)
+                                           count: samples.count, context: context, task: task,
+                                           finished: replicaCount == 1 ? report.map { report in { report(starts[$0]) } } : nil)
         }
         if replicaCount > 1 {
             let total = store.gradients.baseAddress, replicas = replicas
@@ -294,11 +315,11 @@ private final class Replica {
     }
 
     func forwardBackward(_ input: UnsafePointer<Float>, targets: UnsafePointer<Int32>, count: Int,
-                         context: PassContext, task: any Task) -> LossSum {
+                         context: PassContext, task: any Task, finished: ((Int) -> Void)? = nil) -> LossSum {
         let logits = network.forward(input, batch: count, context: context)
         let result = task.loss(outputs: logits, targets: targets, count: count, gradient: logitGradient.pointer)
         network.backward(input: input, outputGradient: logitGradient.pointer, inputGradient: nil, batch: count,
-                         context: context)
+                         context: context, finished: finished)
         return result
     }
 }

@@ -82,8 +82,11 @@ public final class Sequential {
     }
 
     /// Backward through every layer after `forward` on the same `input`; parameter gradients accumulate.
+    /// `finished` hears each layer's index, last to first, once its backward is done (and so its
+    /// parameters' gradients, unless an earlier layer shares them): when a reduction may start on them.
     public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
+                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext,
+                         finished: ((Int) -> Void)? = nil) {
         var upstream = outputGradient
         // Below this index nothing needs a gradient: no parameters, and no caller asking.
         let lowest = inputGradient == nil ? firstWithParameters : 0
@@ -99,7 +102,21 @@ public final class Sequential {
                                    inputGradient: downstream, batch: batch, context: context)
             timings?.backward[index] += monotonicSeconds() - start
             if let downstream { upstream = UnsafePointer(downstream) }
+            finished?(index)
         }
+    }
+
+    /// For each layer index i, where in `layout` the parameters of layers i, i + 1, … begin (the end of
+    /// the buffer for none): once layer i's backward is done, the gradients from there on are final,
+    /// since a layer's parameters follow those of the layers before it, and a tied weight belongs to
+    /// the earliest layer that uses it (the embedding, not the head that shares it).
+    public func parameterStarts(in layout: ParameterLayout) -> [Int] {
+        var starts = [Int](repeating: layout.totalCount, count: layers.count + 1)
+        for index in stride(from: layers.count - 1, through: 0, by: -1) {
+            let offsets = layers[index].parameterSpecs.compactMap { layout.slot(named: $0.name)?.offset }
+            starts[index] = min(starts[index + 1], offsets.min() ?? layout.totalCount)
+        }
+        return Array(starts.dropLast())
     }
 
     public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {

@@ -6,7 +6,7 @@ import Foundation
 // One JSON object per line, each tagged by `"type"`:
 //
 //     {"type":"step","step":12,"epoch":0.25,"loss":0.53,"lr":0.01,"grad_norm":1.2,"items":256,
-//      "samples_per_s":5000,"seconds":{"compute":0.04,"communication":0.002,"optimizer":0.001},
+//      "samples_per_s":5000,"seconds":{"compute":0.04,"communication":0.002,"exposed":0.002,"optimizer":0.001},
 //      "elapsed":3.2,"skipped":false,"grad_noise_scale":412.0,"noise_trace":35.1,"noise_grad_sq":0.085}
 //     {"type":"eval","step":100,"epoch":2.0,"elapsed":31.0,"test_loss":0.31,"test_accuracy":0.891}
 //
@@ -23,16 +23,20 @@ import Foundation
 public struct StepTimings: Codable, Sendable, Equatable {
     /// Forward and backward passes over all micro-batches of the step.
     public var compute: Double
-    /// The gradient allreduce (zero on a single rank).
+    /// The gradient allreduce (zero on a single rank): the time the reductions took.
     public var communication: Double
+    /// The part of `communication` the step waited for after backward had ended: all of it, unless
+    /// `distributed.overlap` reduced buckets during backward. Absent in older files (then all of it).
+    public var exposed: Double
     /// Applying the update to the parameters.
     public var optimizer: Double
     /// Waiting for the data loader (zero when prefetching keeps up); absent in older files.
     public var data: Double
 
-    public init(compute: Double, communication: Double, optimizer: Double, data: Double = 0) {
+    public init(compute: Double, communication: Double, exposed: Double? = nil, optimizer: Double, data: Double = 0) {
         self.compute = compute
         self.communication = communication
+        self.exposed = exposed ?? communication
         self.optimizer = optimizer
         self.data = data
     }
@@ -41,13 +45,15 @@ public struct StepTimings: Codable, Sendable, Equatable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         compute = try container.decode(Double.self, forKey: .compute)
         communication = try container.decode(Double.self, forKey: .communication)
+        exposed = try container.decodeIfPresent(Double.self, forKey: .exposed) ?? communication
         optimizer = try container.decode(Double.self, forKey: .optimizer)
         data = try container.decodeIfPresent(Double.self, forKey: .data) ?? 0
     }
 
-    enum CodingKeys: String, CodingKey { case compute, communication, optimizer, data }
+    enum CodingKeys: String, CodingKey { case compute, communication, exposed, optimizer, data }
 
-    public var total: Double { compute + communication + optimizer + data }
+    /// The step's parts end to end: overlapped communication counts only where it was exposed.
+    public var total: Double { compute + exposed + optimizer + data }
 }
 
 /// One optimizer step, as logged by the trainer (`"type":"step"`).

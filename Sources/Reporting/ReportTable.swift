@@ -83,11 +83,11 @@ struct ReportTable {
             Column(header: "Communication share", alignment: .right, preference: .lower,
                    cells: timings.map { timing in
                        guard let timing, timing.total > 0 else { return missing }
-                       return String(format: "%.1f %%", timing.communication / timing.total * 100)
+                       return String(format: "%.1f %%", timing.exposed / timing.total * 100)
                    },
                    values: timings.map { timing in
                        guard let timing, timing.total > 0 else { return nil }
-                       return timing.communication / timing.total
+                       return timing.exposed / timing.total
                    }),
         ]
         return ReportTable(columns: columns, rowCount: summaries.count)

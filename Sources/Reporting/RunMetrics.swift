@@ -106,7 +106,7 @@ public struct RunMetrics: Sendable, Equatable {
             try check(s.samplesPerSecond.isFinite && s.samplesPerSecond >= 0, "samples_per_s", s.samplesPerSecond)
             try check(s.elapsed.isFinite && s.elapsed >= 0, "elapsed", s.elapsed)
             for (name, value) in [("compute", s.seconds.compute), ("communication", s.seconds.communication),
-                                  ("optimizer", s.seconds.optimizer)] {
+                                  ("exposed", s.seconds.exposed), ("optimizer", s.seconds.optimizer)] {
                 try check(value.isFinite && value >= 0, "seconds.\(name)", value)
             }
         case .evaluation(let e):

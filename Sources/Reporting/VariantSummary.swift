@@ -46,7 +46,8 @@ public struct VariantSummary: Sendable, Equatable {
         if let compute = Self.median(steps.map(\.seconds.compute)),
            let communication = Self.median(steps.map(\.seconds.communication)),
            let optimizer = Self.median(steps.map(\.seconds.optimizer)) {
-            medianStepTimings = StepTimings(compute: compute, communication: communication, optimizer: optimizer)
+            medianStepTimings = StepTimings(compute: compute, communication: communication,
+                                            exposed: Self.median(steps.map(\.seconds.exposed)), optimizer: optimizer)
         }
         finalAccuracy = evaluations.last?.testAccuracy
         bestAccuracy = evaluations.map(\.testAccuracy).max()

@@ -47,6 +47,8 @@ public final class Trainer {
     let reducer: GradientReducer
     /// `distributed.shard_optimizer`: this rank's part of the optimizer (then `optimizer` is that part).
     let sharding: ShardedOptimizer?
+    /// `distributed.overlap` on several ranks: the buckets reduced during the last micro-step's backward.
+    let overlap: OverlappedReduction?
     let faults: FaultInjector
     /// The reproducible mode's exact sum and its copy of the step's micro-batches (nil otherwise).
     let exactSum: FixedPointGradientSum?
@@ -129,6 +131,14 @@ public final class Trainer {
         }
         reducer = GradientReducer(communicator: world, bucketBytes: configuration.bucketBytes,
                                   compressesToBFloat16: configuration.compressesGradients)
+        if configuration.overlapsReduction && !world.allowsCollectivesFromAnotherThread {
+            throw CollectiveFailure(message: "error: \(ConfigError.invalid(key: "distributed.overlap", reason: "needs an MPI library that lets another thread call it (MPI_THREAD_SERIALIZED); \(world.libraryVersion) does not"))",
+                                    failingRank: 0)
+        }
+        overlap = configuration.overlapsReduction && world.size > 1
+            ? OverlappedReduction(communicator: world, gradients: built.2.store.gradients,
+                                  bucketElements: configuration.bucketBytes / MemoryLayout<Float>.stride)
+            : nil
         world.watchdog?.arm(timeout: configuration.timeoutSeconds)
         faults = FaultInjector(configuration.faults, rank: world.rank, gradientCount: model.store.gradients.count)
         if configuration.reproducible {
@@ -225,6 +235,7 @@ public final class Trainer {
         return StepResult(step: step, scalars: scalars, skipped: skip, learningRate: learningRate,
                           gradientNorm: gradientNorm, parametersFinite: parametersFinite,
                           timings: StepTimings(compute: summed.computeSeconds, communication: summed.communicationSeconds,
+                                               exposed: summed.exposedSeconds,
                                                optimizer: end - optimizerStart, data: summed.dataSeconds),
                           seconds: end - stepStart, noiseEstimate: noiseEstimate, noiseScale: noiseScale,
                           gainRatio: gain, progress: adascale?.progress, recomputations: summed.recomputations)
@@ -234,11 +245,14 @@ public final class Trainer {
     private struct Summed {
         var scalars: StepScalars
         var dataSeconds = 0.0, computeSeconds = 0.0, communicationSeconds = 0.0
+        /// The part of `communicationSeconds` the step waited for after backward (all of it unless overlapped).
+        var exposedSeconds: Double?
         var recomputations = 0
     }
 
     /// The default mode: micro-batches accumulate into the float gradient buffer, one float reduction.
     private func sumInFloat(from loader: BatchLoader, stopRequested: Bool) throws -> Summed {
+        if let overlap, !faults.faults.naiveAccumulation { return try sumOverlapped(from: loader, stopRequested: stopRequested, overlap) }
         let gradients = model.store.gradients
         let local = try accumulateMicroBatches(from: loader)
         faults.afterMicroSteps(step, gradients: gradients)
@@ -262,11 +276,29 @@ public final class Trainer {
                       computeSeconds: local.computeSeconds, communicationSeconds: monotonicSeconds() - communicationStart)
     }
 
+    /// `distributed.overlap`: as `sumInFloat`, with the buckets reduced on the communication thread as
+    /// the last micro-step's backward finishes them; `exposed` is how long the step then still waited.
+    private func sumOverlapped(from loader: BatchLoader, stopRequested: Bool, _ overlap: OverlappedReduction) throws -> Summed {
+        overlap.begin()
+        let local = try accumulateMicroBatches(from: loader, lastGradientsFinal: overlap.gradientsFinal)
+        faults.afterMicroSteps(step, gradients: model.store.gradients)
+        overlap.enqueueRemaining()
+        let locallyFinite = local.lossSum.isFinite && overlap.locallyFinite
+        var noise = GradientNoiseStatistics()
+        if local.items > 0 { noise.add(squaredNorm: overlap.localSquaredNorm, items: local.items) }
+        var packed = StepScalars(lossSum: local.lossSum, items: Double(local.items),
+                                 nonFiniteRanks: locallyFinite ? 0 : 1, stopRequests: stopRequested ? 1 : 0, noise: noise).packed
+        let seconds = try overlap.wait(scalars: &packed)
+        return Summed(scalars: StepScalars(packed: packed), dataSeconds: local.dataSeconds,
+                      computeSeconds: local.computeSeconds, communicationSeconds: seconds.communication,
+                      exposedSeconds: seconds.exposed)
+    }
+
     /// This rank's share of one optimizer step: its k micro-batches, forward and backward, with the
     /// summed loss and the number of counted items (gradients accumulate in the store). On a single
     /// rank with k > 1, the first micro-batch's squared gradient norm too: the buffer holds exactly
     /// its sum until the second micro-step adds to it.
-    private func accumulateMicroBatches(from loader: BatchLoader) throws
+    private func accumulateMicroBatches(from loader: BatchLoader, lastGradientsFinal: ((Int) -> Void)? = nil) throws
         -> (lossSum: Double, items: Int, dataSeconds: Double, computeSeconds: Double,
             firstMicroBatch: (squaredNorm: Double, items: Int)?)
     {
@@ -274,7 +306,7 @@ public final class Trainer {
         var lossSum = 0.0, items = 0, dataSeconds = 0.0, computeSeconds = 0.0
         var firstMicroBatch: (squaredNorm: Double, items: Int)?
         let measuresFirst = world.size == 1 && plan.microSteps > 1
-        for _ in 0..<plan.microSteps {
+        for microStep in 0..<plan.microSteps {
             let waitStart = monotonicSeconds()
             guard let batch = try loader.next() else { break }
             let computeStart = monotonicSeconds()
@@ -283,7 +315,8 @@ public final class Trainer {
                 faults.beforeMicroStep(gradients: model.store.gradients)
                 let loss = model.forwardBackward(inputs: batch.inputs, targets: batch.targets,
                                                  sampleIndices: batch.indices, count: batch.count,
-                                                 seed: configuration.seed, step: step)
+                                                 seed: configuration.seed, step: step,
+                                                 gradientsFinal: microStep == plan.microSteps - 1 ? lastGradientsFinal : nil)
                 let added = faults.accumulate(loss, gradients: model.store.gradients)
                 if measuresFirst && items == 0 && added.items > 0 {
                     let gradients = model.store.gradients

@@ -57,6 +57,9 @@ public struct TrainingConfiguration {
     /// `distributed.shard_optimizer` (ZeRO stage 1): each rank keeps the optimizer state of its own
     /// range of the parameters, the gradient sums are reduce-scattered and the parameters all-gathered.
     public let shardsOptimizer: Bool
+    /// `distributed.overlap`: each bucket of the gradient reduction starts as soon as the last
+    /// micro-step's backward has finished it (`OverlappedReduction`).
+    public let overlapsReduction: Bool
     /// `distributed.chunk`: the samples the reproducible mode computes as one forward/backward pass.
     public let chunk: Int
     /// 16, so that every shipped configuration (the GPT's micro-batch is 16) and most decompositions of
@@ -203,6 +206,20 @@ public struct TrainingConfiguration {
         if shardsOptimizer && bucketBytes > 0 {
             throw ConfigError.invalid(key: "distributed.bucket_mb", reason: "buckets split the all-reduce; with "
                                       + "distributed.shard_optimizer the gradient sums are reduce-scattered in one call")
+        }
+        overlapsReduction = try distributed.bool("overlap", default: false)
+        if overlapsReduction {
+            for (key, conflicts, reason) in [
+                ("distributed.compress", compressesGradients, "bf16 sums are reduced in one call after backward"),
+                ("distributed.reproducible", reproducible, "its exact sums are reduced once every chunk is in"),
+                ("distributed.shard_optimizer", shardsOptimizer, "its reduce-scatter runs in one call after backward"),
+            ] where conflicts {
+                throw ConfigError.invalid(key: "distributed.overlap", reason: "cannot be combined with \(key): \(reason)")
+            }
+            if bucketBytes == 0 {
+                throw ConfigError.invalid(key: "distributed.overlap", reason: "needs distributed.bucket_mb > 0: "
+                                          + "with one bucket nothing can start before backward ends")
+            }
         }
         let chunk = try distributed.optionalInt("chunk", range: 1...65_536)
         if chunk != nil && !reproducible {

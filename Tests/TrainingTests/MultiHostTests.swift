@@ -114,6 +114,20 @@ final class MultiHostTests: XCTestCase {
         }
     }
 
+    /// `bigbatch bench allreduce` across hosts: the trainer's reduction and a bare MPI_Allreduce of the
+    /// same buffer, over TCP between 2 test hosts.
+    func testAllReduceBenchmarkRunsAcrossHosts() throws {
+        let hostfile = try up(2)
+        let job = try startAcrossHosts(2, hostfile: hostfile, ["bench", "allreduce", "--bytes", "1048576", "--rounds", "5",
+                                                               "--bucket-bytes", "262144", "--json"])
+        let result = job.wait(timeout: 120)
+        XCTAssertEqual(result.status, 0, result.error)
+        let line = try XCTUnwrap(result.output.split(separator: "\n").last { $0.hasPrefix("{") }, result.output)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(report["ranks"] as? Int, 2, "\(report)")
+        XCTAssertGreaterThan(report.values.compactMap { $0 as? Double }.max() ?? 0, 0, "\(report)")
+    }
+
     /// Over links limited to 50 Mbit/s (`--rate`, a token bucket on each host's interface) the job is
     /// slower and its bits the same; a 5 s collective deadline never trips while every step completes.
     func testRateLimitedLinksTrainTheSameBits() throws {

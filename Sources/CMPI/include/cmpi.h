@@ -25,6 +25,8 @@ typedef enum { CMPI_SUM = 0, CMPI_MAX = 1, CMPI_MIN = 2 } cmpi_op;
 typedef struct cmpi_request_s *cmpi_request;
 
 int cmpi_init(void);
+/// Whether the library lets any thread call MPI, one at a time (MPI_THREAD_SERIALIZED or more).
+int cmpi_serialized_threads(void);
 int cmpi_is_initialized(void);
 int cmpi_finalize(void);
 int cmpi_is_finalized(void);
