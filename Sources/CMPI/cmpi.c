@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <mpi.h>
 
 struct cmpi_request_s { MPI_Request request; };
@@ -33,14 +34,95 @@ static int checked_count(int64_t count, int *out) {
     return MPI_SUCCESS;
 }
 
+// The watchdog's roll call: a duplicate of MPI_COMM_WORLD with a receive posted from every other
+// rank, so that a rank whose collective overran can learn which ranks still answer while its main
+// thread is blocked inside that collective (MPI_THREAD_MULTIPLE). Used by one thread only.
+static MPI_Comm roll_comm = MPI_COMM_NULL;
+static int roll_rank = 0, roll_size = 0, roll_sent = 0;
+static MPI_Request *roll_receives = NULL, *roll_sends = NULL;
+static int *roll_from = NULL, *roll_heard = NULL;
+static int roll_token = 0;
+
+static void roll_call_close(void) {
+    if (roll_comm == MPI_COMM_NULL) return;
+    for (int r = 0; r < roll_size; r++) {
+        if (roll_receives[r] != MPI_REQUEST_NULL) {
+            MPI_Cancel(&roll_receives[r]);
+            MPI_Request_free(&roll_receives[r]);
+        }
+    }
+    MPI_Comm_free(&roll_comm);
+    free(roll_receives); free(roll_sends); free(roll_from); free(roll_heard);
+    roll_receives = roll_sends = NULL; roll_from = roll_heard = NULL;
+}
+
+int cmpi_roll_call_open(void) {
+    int provided = MPI_THREAD_SINGLE;
+    if (roll_comm != MPI_COMM_NULL) return 1;
+    if (MPI_Query_thread(&provided) != MPI_SUCCESS || provided < MPI_THREAD_MULTIPLE) return 0;
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &roll_comm) != MPI_SUCCESS) return 0;
+    MPI_Comm_set_errhandler(roll_comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(roll_comm, &roll_rank);
+    MPI_Comm_size(roll_comm, &roll_size);
+    roll_receives = malloc(sizeof(MPI_Request) * (size_t)roll_size);
+    roll_sends = malloc(sizeof(MPI_Request) * (size_t)roll_size);
+    roll_from = calloc((size_t)roll_size, sizeof(int));
+    roll_heard = calloc((size_t)roll_size, sizeof(int));
+    if (!roll_receives || !roll_sends || !roll_from || !roll_heard) { roll_call_close(); return 0; }
+    for (int r = 0; r < roll_size; r++) {
+        roll_receives[r] = roll_sends[r] = MPI_REQUEST_NULL;
+        if (r != roll_rank) MPI_Irecv(&roll_from[r], 1, MPI_INT, r, 77, roll_comm, &roll_receives[r]);
+    }
+    roll_heard[roll_rank] = 1;
+    return 1;
+}
+
+/// Marks the ranks heard from so far; returns how many other ranks have called or answered.
+static int roll_call_poll(void) {
+    int heard = 0;
+    for (int r = 0; r < roll_size; r++) {
+        if (r == roll_rank) continue;
+        if (!roll_heard[r] && roll_receives[r] != MPI_REQUEST_NULL) {
+            int done = 0;
+            if (MPI_Test(&roll_receives[r], &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && done) roll_heard[r] = 1;
+        }
+        heard += roll_heard[r];
+    }
+    return heard;
+}
+
+int cmpi_roll_call_heard(void) {
+    if (roll_comm == MPI_COMM_NULL) return 0;
+    return roll_call_poll() > 0;
+}
+
+int cmpi_roll_call(double seconds, int overran, int *answered) {
+    if (roll_comm == MPI_COMM_NULL) return 0;
+    if (!roll_sent) {
+        roll_token = overran ? 2 : 1;
+        for (int r = 0; r < roll_size; r++) {
+            if (r != roll_rank) MPI_Isend(&roll_token, 1, MPI_INT, r, 77, roll_comm, &roll_sends[r]);
+        }
+        roll_sent = 1;
+    }
+    double deadline = MPI_Wtime() + seconds;
+    while (roll_call_poll() < roll_size - 1 && MPI_Wtime() < deadline) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    for (int r = 0; r < roll_size; r++) answered[r] = r == roll_rank ? roll_token : (roll_heard[r] ? roll_from[r] : 0);
+    return 1;
+}
+
 int cmpi_init(void) {
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized) {
         int provided = 0;
-        // SERIALIZED: one thread at a time calls MPI — the main thread, or the gradient reduction's
-        // communication thread while the main thread computes backward (distributed.overlap).
-        int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
+        // MULTIPLE: the main thread, or the gradient reduction's communication thread while the main
+        // thread computes backward (distributed.overlap), calls the collectives, one at a time; the
+        // collective watchdog's roll call runs beside them on a communicator of its own.
+        int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
         if (rc != MPI_SUCCESS) return rc;
     }
     return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -53,7 +135,10 @@ int cmpi_serialized_threads(void) {
 }
 
 int cmpi_is_initialized(void) { int flag = 0; MPI_Initialized(&flag); return flag; }
-int cmpi_finalize(void) { return MPI_Finalize(); }
+int cmpi_finalize(void) {
+    roll_call_close();
+    return MPI_Finalize();
+}
 int cmpi_is_finalized(void) { int flag = 0; MPI_Finalized(&flag); return flag; }
 void cmpi_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
 

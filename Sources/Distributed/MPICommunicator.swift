@@ -17,11 +17,20 @@ public final class MPICommunicator: Communicator {
         try MPICommunicator.check(cmpi_size(&size), "MPI_Comm_size")
         self.rank = Int(rank)
         self.size = Int(size)
-        watchdog = CollectiveWatchdog(rank: Int(rank))
+        let ranks = Int(size)
+        watchdog = CollectiveWatchdog(rank: Int(rank), size: ranks, rollCall: CollectiveWatchdog.RollCall(
+            open: { cmpi_roll_call_open() != 0 },
+            heard: { cmpi_roll_call_heard() != 0 },
+            call: { seconds, overran in
+                var words = [Int32](repeating: 0, count: ranks)
+                _ = cmpi_roll_call(seconds, overran ? 1 : 0, &words)
+                return words.map(Int.init)
+            }))
     }
 
     /// Finalizes MPI; call once, after the last collective, on every rank.
     public func finalize() {
+        watchdog?.stop()
         if cmpi_is_initialized() != 0 && cmpi_is_finalized() == 0 { _ = cmpi_finalize() }
     }
 

@@ -12,7 +12,7 @@ import Tensors
 /// another with the blocking all-reduce — the same calls, in the same order, as the blocking
 /// bucketed reduction, so the same bits — while the main thread computes. Non-blocking collectives
 /// would need the main thread to drive their progress from inside backward, and OpenMPI's were
-/// measured slower than the blocking ones here. MPI is initialized SERIALIZED for this: while a
+/// measured slower than the blocking ones here. MPI is initialized MULTIPLE (SERIALIZED would do): while a
 /// step's buckets are in flight only the communication thread calls MPI, and the main thread
 /// calls it again only after `wait` has seen every bucket done.
 ///

@@ -258,4 +258,52 @@ final class FailureTests: XCTestCase {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else { return [] }
         return text.split(separator: " ").compactMap { Int32($0) }
     }
+
+    /// A rank stopped (SIGSTOP) in the middle of a run on 3 ranks: the watchdog ends the job within
+    /// its deadline plus 30 s, and the roll call names the stopped rank in one line, from rank 0.
+    func testWatchdogNamesTheRankThatStoppedAnswering() throws {
+        let config = directory.appendingPathComponent("watchdog.yaml")
+        try """
+        model: {kind: mlp, hidden: [32], activation: relu}
+        data: {dataset: fashion-mnist, last_batch: drop}
+        batch: {global: 96, micro: 32}
+        train: {steps: 1000000, seed: 2, eval_every: 1000000, checksum_every: 1000}
+        optimizer: {name: sgd, lr: 0.01}
+        distributed: {timeout_s: 3}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let run = directory.appendingPathComponent("stuck")
+        let job = try ProcessRunner.start(["train", "--config", config.path, "--run-dir", run.path], ranks: 3)
+        let metrics = run.appendingPathComponent("metrics.jsonl")
+        let deadline = Date().addingTimeInterval(120)
+        while ((try? Data(contentsOf: metrics))?.count ?? 0) < 2000 && Date() < deadline && job.process.isRunning {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertTrue(job.process.isRunning, "training is under way")
+        let target = try XCTUnwrap(Self.rankProcess(1), "rank 1's process")
+        kill(target, SIGSTOP)
+        let stoppedAt = Date()
+        let result = job.wait(timeout: 60)
+        let seconds = Date().timeIntervalSince(stoppedAt)
+        kill(target, SIGKILL)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertLessThan(seconds, 3 + 30, "the job ended within the deadline plus 30 s")
+        let lines = result.error.split(separator: "\n").filter { $0.contains("has not completed after 3.0 s") }
+        XCTAssertEqual(lines.count, 1, result.error)
+        XCTAssertTrue(lines.first?.hasPrefix("bigbatch: rank 0: ") == true, result.error)
+        XCTAssertTrue(lines.first?.contains("rank 1 did not answer the watchdog's roll call") == true, result.error)
+    }
+
+    /// The bigbatch process mpirun started as `rank`, found by its environment.
+    static func rankProcess(_ rank: Int) -> pid_t? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let pid = pid_t(entry),
+                  let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe"),
+                  executable == (try? ProcessRunner.executable.resolvingSymlinksInPath().path),
+                  let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+            let variables = environment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if variables.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
+    }
 }

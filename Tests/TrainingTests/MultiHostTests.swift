@@ -169,6 +169,7 @@ final class MultiHostTests: XCTestCase {
         assertEveryProcessGone(since: stoppedAt, within: 5 + 30)
         XCTAssertTrue(result.error.contains("bigbatch: rank 0: MPI_Allreduce") && result.error.contains("has not completed after 5.0 s"),
                       result.error)
+        XCTAssertTrue(result.error.contains("rank 1 did not answer the watchdog's roll call"), result.error)
     }
 
     /// A long float-mode run across the hosts, returned once its first checkpoint is written.

@@ -27,6 +27,15 @@ typedef struct cmpi_request_s *cmpi_request;
 int cmpi_init(void);
 /// Whether the library lets any thread call MPI, one at a time (MPI_THREAD_SERIALIZED or more).
 int cmpi_serialized_threads(void);
+/// The collective watchdog's roll call (see CollectiveWatchdog). `open` (a collective, on the main
+/// thread before the watchdog runs) returns 0 where the library is not MPI_THREAD_MULTIPLE; `heard`
+/// tells whether some other rank has called the roll; `call` announces this rank to all (whether its
+/// own collective `overran`) and waits up to `seconds` for every other rank's word: answered[r]
+/// (size entries) is 0 for a rank not heard from, 1 for one that answered, 2 for one whose collective
+/// overran. After `open`, only one thread may use these, and only until `cmpi_finalize`.
+int cmpi_roll_call_open(void);
+int cmpi_roll_call_heard(void);
+int cmpi_roll_call(double seconds, int overran, int *answered);
 int cmpi_is_initialized(void);
 int cmpi_finalize(void);
 int cmpi_is_finalized(void);
