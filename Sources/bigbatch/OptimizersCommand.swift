@@ -50,7 +50,15 @@ struct OptimizersCommand: ParsableCommand {
                 .section("model"))
             label = "the shipped MLP (784-512-512-10)"
         }
-        let model = try Model(spec: spec, inputShape: [1, 28, 28], classes: 10)
+        // Sized without the data: a GPT over byte windows of its block size (vocabulary 256 unless
+        // configured), any other model over Fashion-MNIST's images.
+        let model: Model
+        if case .gpt(let settings) = spec {
+            model = try Model(spec: spec, inputShape: [settings.blockSize], targetsPerSample: settings.blockSize,
+                              classes: settings.vocabularySize ?? 256)
+        } else {
+            model = try Model(spec: spec, inputShape: [1, 28, 28], classes: 10)
+        }
         let parameters = model.layout.totalCount
         let adamw = try OptimizerCatalog.stateBytes(name: "adamw", layout: model.layout)
         print("model: \(label), \(parameters) parameters; state relative to AdamW (\(adamw) bytes)")

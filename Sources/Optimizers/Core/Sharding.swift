@@ -84,6 +84,17 @@ public struct ShardPlan: Sendable, Equatable {
         self.requirement = requirement
         let total = layout.totalCount
         let cuts = Self.allowedCuts(layout, requirement)
+        // Cuts nearest to the equal shares, unless packing shards up to the least feasible size keeps
+        // the largest shard smaller (coarse cuts: a few big tensors).
+        let nearest = Self.nearestCuts(cuts, total: total, shards: shards)
+        let packed = Self.packedCuts(cuts, total: total, shards: shards)
+        func largest(_ bounds: [Int]) -> Int { zip(bounds, bounds.dropFirst()).map { $1 - $0 }.max() ?? 0 }
+        let bounds = largest(packed) < largest(nearest) ? packed : nearest
+        ranges = (0..<shards).map { bounds[$0]..<bounds[$0 + 1] }
+    }
+
+    /// Bounds (0, the cuts, `total`) at the allowed cuts nearest to r·total/shards.
+    static func nearestCuts(_ cuts: [Int], total: Int, shards: Int) -> [Int] {
         var bounds = [0]
         var position = 0  // index into cuts of the last bound
         for shard in 1..<shards {
@@ -95,7 +106,27 @@ public struct ShardPlan: Sendable, Equatable {
             bounds.append(max(cuts[position], bounds.last!))
         }
         bounds.append(total)
-        ranges = (0..<shards).map { bounds[$0]..<bounds[$0 + 1] }
+        return bounds
+    }
+
+    /// Bounds from packing each shard with as many elements as fit in the least size for which
+    /// `shards` shards cover everything (binary search over the size, greedy packing).
+    static func packedCuts(_ cuts: [Int], total: Int, shards: Int) -> [Int] {
+        func pack(_ size: Int) -> [Int]? {
+            var bounds = [0], index = 0
+            for _ in 0..<shards {
+                let start = bounds.last!
+                while index + 1 < cuts.count && cuts[index + 1] - start <= size { index += 1 }
+                bounds.append(cuts[index])
+            }
+            return bounds.last == total ? bounds : nil
+        }
+        var low = 1, high = max(total, 1)
+        while low < high {
+            let middle = (low + high) / 2
+            if pack(middle) != nil { high = middle } else { low = middle + 1 }
+        }
+        return pack(low) ?? [0] + Array(repeating: total, count: shards)
     }
 
     /// Every element index where a shard may begin, ascending, 0 and the end included.
