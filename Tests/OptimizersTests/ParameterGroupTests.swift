@@ -72,7 +72,8 @@ final class ParameterGroupTests: XCTestCase {
             let plain = try makeOptimizer(settings, layout: problem.layout)
             func unfused(_ optimizer: any Optimizer) -> any Optimizer {
                 if let chain = optimizer as? TransformChain {
-                    return TransformChain(name: chain.name, transforms: chain.transforms, layout: problem.layout, fusesAdam: false)
+                    return TransformChain(name: chain.name, transforms: chain.transforms.flatMap { ($0 as? FusedAdamW)?.unfused ?? [$0] },
+                                          layout: problem.layout)
                 }
                 if let lookahead = optimizer as? Lookahead {
                     return Lookahead(inner: unfused(lookahead.inner), layout: problem.layout, k: lookahead.k, alpha: lookahead.alpha)

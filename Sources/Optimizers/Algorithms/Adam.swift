@@ -2,23 +2,29 @@ import Foundation
 import Tensors
 
 /// Adam's preconditioned direction with torch.optim's ε placement (Kingma & Ba, arXiv 1412.6980):
-/// m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², u = (m/(1−β₁ᵗ)) / (√v/√(1−β₂ᵗ) + ε);
-/// with `amsgrad`, v̂max ← max(v̂max, v) replaces v in the denominator.
+/// m ← β₁m + β₃g (β₃ = 1−β₁ unless given), v ← β₂v + (1−β₂)g², u = (m/(1−β₁ᵗ)) / (√v/√(1−β₂ᵗ) + ε);
+/// with `amsgrad`, v̂max ← max(v̂max, v) replaces v in the denominator; without `biasCorrection`,
+/// u = m / (√v + ε), as LAMB's direction before its trust ratio.
 public final class ScaleByAdam: GradientTransform {
     public let name = "adam"
     public let scope = TransformScope.elementwise
     public let beta1: Float, beta2: Float, epsilon: Float
+    /// The gradient's weight in the first moment (pytorch_optimizer's LAMB without `grad_averaging`: 1).
+    public let gradientScale: Float
     public let amsgrad: Bool
+    public let biasCorrection: Bool
     let m: FloatBuffer, v: FloatBuffer, vMax: FloatBuffer?
     public let state: [StateTensor]
     private var correction1: Float = 1, rootCorrection2: Float = 1
 
     public init(layout: ParameterLayout, beta1: Float, beta2: Float, epsilon: Float, amsgrad: Bool = false,
-                prefix: String = "adam") {
+                biasCorrection: Bool = true, gradientScale: Float? = nil, prefix: String = "adam") {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
         self.amsgrad = amsgrad
+        self.biasCorrection = biasCorrection
+        self.gradientScale = gradientScale ?? 1 - beta1
         let allocator = StateAllocator(prefix: prefix)
         m = allocator.like(layout, "m")
         v = allocator.like(layout, "v")
@@ -27,6 +33,7 @@ public final class ScaleByAdam: GradientTransform {
     }
 
     public func prepare(context: StepContext) {
+        guard biasCorrection else { return }
         let t = Double(context.step)
         correction1 = Float(1 - pow(Double(beta1), t))
         rootCorrection2 = Float((1 - pow(Double(beta2), t)).squareRoot())
@@ -34,7 +41,7 @@ public final class ScaleByAdam: GradientTransform {
 
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         let u = buffers.updates, m = m.baseAddress, v = v.baseAddress
-        let b1 = beta1, b2 = beta2, c1 = 1 - beta1, c2 = 1 - beta2, eps = epsilon
+        let b1 = beta1, b2 = beta2, c1 = gradientScale, c2 = 1 - beta2, eps = epsilon
         let inverseCorrection1 = 1 / correction1, inverseRoot2 = 1 / rootCorrection2
         if let vMax = vMax?.baseAddress {
             for i in range {
@@ -46,24 +53,39 @@ public final class ScaleByAdam: GradientTransform {
                 vMax[i] = vm
                 u[i] = (mi * inverseCorrection1) / (vm.squareRoot() * inverseRoot2 + eps)
             }
-        } else {
-            for i in range {
-                let g = u[i]
-                let mi = b1 * m[i] + c1 * g
-                let vi = b2 * v[i] + c2 * g * g
-                m[i] = mi; v[i] = vi
-                u[i] = (mi * inverseCorrection1) / (vi.squareRoot() * inverseRoot2 + eps)
-            }
+            return
+        }
+        // Four lanes at a time: a scalar square root keeps its errno branch and never vectorizes.
+        typealias V = SIMD4<Float>
+        let vb1 = V(repeating: b1), vb2 = V(repeating: b2), vc1 = V(repeating: c1), vc2 = V(repeating: c2)
+        let vEps = V(repeating: eps), vCorrection = V(repeating: inverseCorrection1), vRoot = V(repeating: inverseRoot2)
+        var i = range.lowerBound
+        while i + 4 <= range.upperBound {
+            let g = VectorMath.load4(u + i)
+            let mi = vb1 * VectorMath.load4(m + i) + vc1 * g
+            let vi = vb2 * VectorMath.load4(v + i) + vc2 * g * g
+            VectorMath.store4(mi, m + i)
+            VectorMath.store4(vi, v + i)
+            VectorMath.store4((mi * vCorrection) / (VectorMath.squareRoot(vi) * vRoot + vEps), u + i)
+            i += 4
+        }
+        while i < range.upperBound {
+            let g = u[i]
+            let mi = b1 * m[i] + c1 * g
+            let vi = b2 * v[i] + c2 * g * g
+            m[i] = mi; v[i] = vi
+            u[i] = (mi * inverseCorrection1) / (vi.squareRoot() * inverseRoot2 + eps)
+            i += 1
         }
     }
 
     /// The whole AdamW step in one pass over memory: m, v, the decoupled decay and the parameter
-    /// write, p ← p·(1 − lr·λ) − (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε). Used by the chain for
-    /// scale-by-Adam → decay → scale by −lr. The bias corrections are folded into two per-step
+    /// write, p ← p·(1 − lr·λ) − (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε) (`FusedAdamW`, standing for
+    /// scale-by-Adam → decay → scale by −lr). The bias corrections are folded into two per-step
     /// scalars; each element costs one `sqrtps` lane and one `divps` lane, so 28 bytes of memory
     /// traffic per parameter (read p, g, m, v; write p, m, v) stay the bound.
     func applyFused(_ buffers: TransformBuffers, range: Range<Int>, weightDecay: Float, learningRate: Float) {
-        precondition(vMax == nil)
+        precondition(vMax == nil && gradientScale == 1 - beta1)
         let u = buffers.updates, p = buffers.parameters, m = m.baseAddress, v = v.baseAddress
         let b1 = beta1, b2 = beta2, c1 = 1 - beta1, c2 = 1 - beta2, eps = epsilon
         let stepSize = learningRate / correction1, inverseRoot2 = 1 / rootCorrection2
@@ -101,5 +123,36 @@ public final class ScaleByAdam: GradientTransform {
             p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() * inverseRoot2 + eps)
             i += 1
         }
+    }
+}
+
+/// Scale-by-Adam → decoupled decay → scale by −lr → add, as one pass over memory (`ScaleByAdam.applyFused`):
+/// the same arithmetic up to rounding order, 28 bytes of traffic per parameter where the three
+/// transforms and the add would take several passes. The catalogue puts it at the end of a
+/// top-level AdamW chain (`OptimizerCatalog.fusingAdamW`); its state is the Adam transform's, under
+/// the same names, so checkpoints do not tell the two forms apart.
+public final class FusedAdamW: GradientTransform {
+    public let name = "adamw_fused"
+    public let scope = TransformScope.elementwise
+    public var appliesToParameters: Bool { true }
+    public let adam: ScaleByAdam
+    public let weightDecay: Float
+    public var state: [StateTensor] { adam.state }
+
+    public init(adam: ScaleByAdam, weightDecay: Float) {
+        precondition(adam.vMax == nil && adam.gradientScale == 1 - adam.beta1, "the fused AdamW step is plain Adam's")
+        self.adam = adam
+        self.weightDecay = weightDecay
+    }
+
+    /// The transforms it stands for, sharing its state: the general path, for comparisons.
+    public var unfused: [any GradientTransform] {
+        [adam] + (weightDecay > 0 ? [AddDecayedWeights(weightDecay: weightDecay)] : []) + [ScaleByLearningRate()]
+    }
+
+    public func prepare(context: StepContext) { adam.prepare(context: context) }
+
+    public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
+        adam.applyFused(buffers, range: range, weightDecay: weightDecay, learningRate: context.learningRate)
     }
 }

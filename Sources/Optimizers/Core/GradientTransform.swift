@@ -36,6 +36,9 @@ public protocol GradientTransform: AnyObject {
     var state: [StateTensor] { get }
     /// How finely the sharded optimizer may cut what this transform sees (see `ShardRequirement`).
     var shardRequirement: ShardRequirement { get }
+    /// Whether the transform writes the parameters itself — a fused step such as `FusedAdamW` —
+    /// instead of leaving an update for the chain to add. Only the last transform of a chain may.
+    var appliesToParameters: Bool { get }
     /// Computes per-step scalars once, before any chunk is processed.
     func prepare(context: StepContext)
     /// Transforms `range` of the update (elementwise scope) or the whole buffer (whole scope, range = all).
@@ -47,5 +50,6 @@ extension GradientTransform {
     /// Elementwise transforms may be cut anywhere between rows; the others need whole tensors unless
     /// they say otherwise (by summing their partial statistics through `ShardStatistics`).
     public var shardRequirement: ShardRequirement { scope == .elementwise ? .rows : .tensors }
+    public var appliesToParameters: Bool { false }
     public func prepare(context: StepContext) {}
 }

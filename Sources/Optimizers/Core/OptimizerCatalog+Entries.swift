@@ -90,7 +90,7 @@ extension OptimizerCatalog {
             // Only read by the reference together with pre_norm; use the clip_norm transform instead.
             _ = try s.nonNegative("max_grad_norm", default: 1)
             try libraryFlags(s)
-            return .transforms([LAMB(layout: layout, settings: settings)])
+            return .transforms(LAMB.transforms(layout: layout, settings: settings))
         },
         Entry(name: "amos", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             let amos = Amos(layout: layout, beta: Float(try s.rate("beta", default: 0.999)),
@@ -287,6 +287,9 @@ extension OptimizerCatalog {
         let amsgrad = try s.bool("amsgrad", default: false)
         let decoupled = decoupledByDefault ? true : try s.bool("decoupled_weight_decay", default: false)
         let core = ScaleByAdam(layout: layout, beta1: betas[0], beta2: betas[1], epsilon: Float(eps), amsgrad: amsgrad)
+        let coupled: [any GradientTransform] = weightDecay > 0 && !decoupled ? [AddDecayedWeights(weightDecay: weightDecay)] : []
+        // The one-pass step wherever it applies (no AMSGrad); `make` unfuses it where transforms follow.
+        if !amsgrad { return .transforms(coupled + [FusedAdamW(adam: core, weightDecay: decoupled ? weightDecay : 0)]) }
         if weightDecay == 0 { return .transforms([core, ScaleByLearningRate()]) }
         return .transforms(decoupled
             ? [core, AddDecayedWeights(weightDecay: weightDecay), ScaleByLearningRate()]

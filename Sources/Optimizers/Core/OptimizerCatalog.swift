@@ -82,13 +82,19 @@ public enum OptimizerCatalog {
         try section.finish()
         switch built {
         case .transforms(let core):
-            return TransformChain(name: name, transforms: before + core + after, layout: layout)
+            return TransformChain(name: name, transforms: before + (after.isEmpty ? core : unfused(core)) + after, layout: layout)
         case .optimizer(let optimizer):
             guard before.isEmpty && after.isEmpty else {
                 throw .invalid(key: section.qualified("transforms"), reason: "put transforms in the inner optimizer of \(name)")
             }
             return optimizer
         }
+    }
+
+    /// `transforms` with each fused step replaced by the transforms it stands for: where an update
+    /// must be left for later transforms (`optimizer.transforms` on the update, a parameter group).
+    static func unfused(_ transforms: [any GradientTransform]) -> [any GradientTransform] {
+        transforms.flatMap { ($0 as? FusedAdamW)?.unfused ?? [$0] }
     }
 
     /// Checks `section` as `make` would, without a model: every key, name and range, and each group's
@@ -121,7 +127,7 @@ public enum OptimizerCatalog {
             guard case .transforms(let transforms) = built else {
                 throw .invalid(key: key, reason: "\(entry.name) wraps another optimizer: give the groups to it, under \(section.qualified("inner")).groups")
             }
-            return transforms
+            return unfused(transforms)
         }
         // The top-level settings are read (and checked) once even when every parameter is in a group.
         if !plans.contains(where: { $0.index == nil }) {

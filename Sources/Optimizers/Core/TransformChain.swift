@@ -5,33 +5,19 @@ import Tensors
 /// Consecutive elementwise transforms are fused: the chain walks the buffer in cache-sized tiles
 /// and runs every transform of the group on a tile before moving on (over several threads for
 /// large buffers), so a chain like scale-by-Adam → decoupled decay → scale by −lr → apply costs
-/// one pass over memory.
+/// one pass over memory. A last transform that writes the parameters itself (`FusedAdamW`, which the
+/// catalogue chooses for AdamW) runs alone after the others, in large chunks.
 public final class TransformChain: Optimizer {
     public let name: String
     public let transforms: [any GradientTransform]
     private let originalGradients: FloatBuffer?
-    /// Whether an Adam tail may run as the fused loop (off only to compare against the general path).
-    public let fusesAdam: Bool
 
-    public init(name: String, transforms: [any GradientTransform], layout: ParameterLayout, fusesAdam: Bool = true) {
+    public init(name: String, transforms: [any GradientTransform], layout: ParameterLayout) {
+        precondition(!transforms.dropLast().contains { $0.appliesToParameters },
+                     "a transform that writes the parameters must be the chain's last")
         self.name = name
         self.transforms = transforms
-        self.fusesAdam = fusesAdam
         originalGradients = transforms.contains { $0.needsOriginalGradients } ? FloatBuffer(count: layout.totalCount) : nil
-    }
-
-    /// A chain ending in scale-by-Adam → (decoupled decay) → scale by −lr runs that tail as one fused
-    /// loop (same arithmetic up to rounding order) after any transforms before it (clipping,
-    /// centralization, coupled L2, ...). `prefix` is the number of transforms run the general way.
-    private var fusedAdamTail: (prefix: Int, adam: ScaleByAdam, decay: Float)? {
-        let count = transforms.count
-        guard fusesAdam, count >= 2, let last = transforms[count - 1] as? ScaleByLearningRate, last.factor == 1 else { return nil }
-        if let adam = transforms[count - 2] as? ScaleByAdam, adam.vMax == nil { return (count - 2, adam, 0) }
-        if count >= 3, let decay = transforms[count - 2] as? AddDecayedWeights,
-           let adam = transforms[count - 3] as? ScaleByAdam, adam.vMax == nil {
-            return (count - 3, adam, decay.weightDecay)
-        }
-        return nil
     }
 
     public var state: [StateTensor] { transforms.flatMap(\.state) }
@@ -44,8 +30,9 @@ public final class TransformChain: Optimizer {
         let buffers = TransformBuffers(updates: gradients.baseAddress, parameters: parameters.baseAddress,
                                        originalGradients: originalGradients?.baseAddress)
         let all = 0..<parameters.count
-        let fused = fusedAdamTail
-        let stages = fused?.prefix ?? transforms.count
+        // A last transform that writes the parameters runs alone, in large chunks (a fused step).
+        let fused = transforms.last.flatMap { $0.appliesToParameters ? $0 : nil }
+        let stages = fused == nil ? transforms.count : transforms.count - 1
         var index = 0
         while index < stages {
             if transforms[index].scope == .whole {
@@ -64,10 +51,8 @@ public final class TransformChain: Optimizer {
             if addsUpdate { return }
             index = end
         }
-        if let (_, adam, decay) = fused {
-            ParallelChunks.forEachChunk(all) { chunk in
-                adam.applyFused(buffers, range: chunk, weightDecay: decay, learningRate: context.learningRate)
-            }
+        if let fused {
+            ParallelChunks.forEachChunk(all) { chunk in fused.apply(buffers, range: chunk, context: context) }
             return
         }
         ParallelChunks.forEachTile(all) { tile in TransformChain.add(buffers, tile) }
@@ -77,6 +62,7 @@ public final class TransformChain: Optimizer {
     /// consecutive elementwise ones fused over tiles, without adding the update to the parameters:
     /// the body of a partition's group.
     static func run(_ transforms: [any GradientTransform], _ buffers: TransformBuffers, count: Int, context: StepContext) {
+        precondition(!transforms.contains { $0.appliesToParameters }, "a group's transforms leave updates, never write parameters")
         let all = 0..<count
         var index = 0
         while index < transforms.count {
