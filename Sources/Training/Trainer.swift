@@ -260,7 +260,7 @@ public final class Trainer {
         // The noise scale's parts: on several ranks each rank's share, on one the first micro-batch.
         var noise = GradientNoiseStatistics()
         if world.size > 1 {
-            if local.items > 0 { noise.add(squaredNorm: VectorMath.sumOfSquares(gradients.baseAddress, gradients.count), items: local.items) }
+            if local.items > 0 { noise.add(squaredNorm: localSquaredNorm(gradients), items: local.items) }
         } else if let first = local.firstMicroBatch {
             noise.add(squaredNorm: first.squaredNorm, items: first.items)
         }
@@ -274,6 +274,14 @@ public final class Trainer {
         }
         return Summed(scalars: StepScalars(packed: packed), dataSeconds: local.dataSeconds,
                       computeSeconds: local.computeSeconds, communicationSeconds: monotonicSeconds() - communicationStart)
+    }
+
+    /// This rank's squared gradient norm, summed bucket by bucket in the order `OverlappedReduction`
+    /// hands them over, so that the noise scale (and AdaScale's rate) has the same bits with and
+    /// without overlap.
+    private func localSquaredNorm(_ gradients: FloatBuffer) -> Double {
+        OverlappedReduction.buckets(count: gradients.count, elements: configuration.bucketBytes / MemoryLayout<Float>.stride)
+            .reduce(0) { $0 + VectorMath.sumOfSquares(gradients.baseAddress + $1.lowerBound, $1.count) }
     }
 
     /// `distributed.overlap`: as `sumInFloat`, with the buckets reduced on the communication thread as

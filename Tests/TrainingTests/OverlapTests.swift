@@ -47,6 +47,13 @@ final class OverlapTests: XCTestCase {
             let overlapped = try train(config, ranks: ranks, "overlap-\(ranks)", ["distributed.overlap=true"])
             let blocking = try train(config, ranks: ranks, "blocking-\(ranks)")
             TrainingRun.assertBitwiseEqual(overlapped, blocking, "\(ranks) ranks: overlapped against blocking buckets")
+            // The noise scale too (AdaScale's rate follows it): each rank's squared norm is summed bucket by bucket alike.
+            let noise = { (name: String) in try TrainingRun.stepRecords(in: self.directory.appendingPathComponent(name))
+                .map { ($0["noise_trace"] as? Double, $0["noise_grad_sq"] as? Double) } }
+            let overlappedNoise = try noise("overlap-\(ranks)"), blockingNoise = try noise("blocking-\(ranks)")
+            XCTAssertEqual(overlappedNoise.map { $0.0 }, blockingNoise.map { $0.0 }, "\(ranks) ranks: noise_trace")
+            XCTAssertEqual(overlappedNoise.map { $0.1 }, blockingNoise.map { $0.1 }, "\(ranks) ranks: noise_grad_sq")
+            XCTAssertTrue(overlappedNoise.contains { $0.0 != nil }, "the noise scale is estimated")
             if ranks == 2 {
                 let whole = try train(config, ranks: 2, "whole-2", ["distributed.bucket_mb=0"])
                 TrainingRun.assertBitwiseEqual(overlapped, whole, "2 ranks: overlapped against one all-reduce")
