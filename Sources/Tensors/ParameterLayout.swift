@@ -51,12 +51,33 @@ public struct ParameterSlot: Sendable, Equatable {
 public struct ParameterLayout: Sendable, Equatable {
     public let slots: [ParameterSlot]
     public let totalCount: Int
-    /// Whether these are some of a model's parameters only (one rank's shard of a sharded optimizer),
-    /// so that a parameter group or a selector matching none of them is no error.
-    public let isPart: Bool
+    /// Where these parameters sit in the whole model when they are only some of them (one rank's shard
+    /// of a sharded optimizer); nil for a whole model.
+    public let part: Part?
 
-    public init(_ specs: [ParameterSpec], isPart: Bool = false) {
-        self.isPart = isPart
+    /// One rank's share of a model's parameters, as a sharded optimizer sees it.
+    public struct Part: Sendable, Equatable {
+        /// Each slot's index among the whole model's slots.
+        public let wholeIndices: [Int]
+        public let wholeSlotCount: Int
+        /// Whether some shard of the model holds only some rows of a tensor: then per-tensor
+        /// statistics must be summed over the shards. The same on every shard.
+        public let cutsTensors: Bool
+
+        public init(wholeIndices: [Int], wholeSlotCount: Int, cutsTensors: Bool) {
+            self.wholeIndices = wholeIndices
+            self.wholeSlotCount = wholeSlotCount
+            self.cutsTensors = cutsTensors
+        }
+    }
+
+    /// Whether these are some of a model's parameters only, so that a parameter group or a selector
+    /// matching none of them is no error.
+    public var isPart: Bool { part != nil }
+
+    public init(_ specs: [ParameterSpec], part: Part? = nil) {
+        precondition(part.map { $0.wholeIndices.count == specs.count } ?? true, "one whole index per slot")
+        self.part = part
         var slots: [ParameterSlot] = []
         var offset = 0
         for spec in specs {

@@ -45,14 +45,21 @@ public final class LAMBTrustRatio: GradientTransform {
         self.settings = settings
     }
 
+    /// Per-tensor norms are summed over shards that cut a tensor: any cut will do.
+    public var shardRequirement: ShardRequirement { .rows }
+
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         let s = settings, lr = context.learningRate
         let correction1 = Float(1 - pow(Double(s.beta1), Double(context.step)))
         let decayFactor: Float = s.weightDecouple ? 1 - s.weightDecay * (s.fixedDecay ? 1 : lr) : 1
-        for slot in layout.slots {
-            let u = buffers.updates + slot.offset, p = buffers.parameters + slot.offset, n = slot.count
-            let weightNorm = min(Float(VectorMath.sumOfSquares(p, n).squareRoot()) * decayFactor, LAMB.weightNormClamp)
-            let updateNorm = Float(VectorMath.sumOfSquares(u, n).squareRoot())
+        let squares = context.statistics.perTensor(layout, count: 2) { slot in
+            [VectorMath.sumOfSquares(buffers.parameters + slot.offset, slot.count),
+             VectorMath.sumOfSquares(buffers.updates + slot.offset, slot.count)]
+        }
+        for (slot, sums) in zip(layout.slots, squares) {
+            let u = buffers.updates + slot.offset, n = slot.count
+            let weightNorm = min(Float(sums[0].squareRoot()) * decayFactor, LAMB.weightNormClamp)
+            let updateNorm = Float(sums[1].squareRoot())
             var trust: Float = weightNorm == 0 || updateNorm == 0 ? 1 : weightNorm / (updateNorm + s.epsilon)
             if s.adam { trust = 1 }
             let scale = trust / correction1

@@ -21,16 +21,23 @@ public final class NSGDA: GradientTransform {
         state = allocator.tensors
     }
 
+    /// Per-tensor norms are summed over shards that cut a tensor: any cut will do.
+    public var shardRequirement: ShardRequirement { .rows }
+
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         let correction = Float(1 - pow(Double(momentum), Double(context.step)))
         let mu = momentum, wd = weightDecay
-        for slot in layout.slots {
+        let squares = context.statistics.perTensor(layout, count: 1) { slot in
             let g = buffers.updates + slot.offset, p = buffers.parameters + slot.offset
             let ms = m.baseAddress + slot.offset, n = slot.count
             for i in 0..<n { ms[i] = mu * ms[i] + (1 - mu) * (g[i] + wd * p[i]) }
-            let norm = Float(VectorMath.sumOfSquares(ms, n).squareRoot()) / correction
+            return [VectorMath.sumOfSquares(ms, n)]
+        }
+        for (slot, sums) in zip(layout.slots, squares) {
+            let g = buffers.updates + slot.offset, ms = m.baseAddress + slot.offset
+            let norm = Float(sums[0].squareRoot()) / correction
             let scale = -context.learningRate / (correction * (norm + epsilon))
-            for i in 0..<n { g[i] = scale * ms[i] }
+            for i in 0..<slot.count { g[i] = scale * ms[i] }
         }
     }
 }

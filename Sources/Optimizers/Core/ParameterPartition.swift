@@ -29,9 +29,14 @@ public final class ParameterPartition: GradientTransform {
     let parts: [Part]
     public let state: [StateTensor]
     public let needsOriginalGradients: Bool
-    /// Whatever the groups' transforms need: a group's slots are whole tensors in the model's order,
-    /// so a cut between rows or tensors of the model is one in a group's scratch too.
-    public var shardRequirement: ShardRequirement { .of(parts.flatMap(\.transforms)) }
+    /// What the groups' elementwise transforms need, and whole tensors as soon as one reads a tensor
+    /// as a whole: a group's layout is its own, so it could not sum a cut tensor's statistics over the
+    /// shards (and a shard may hold none of a group, so it must make no collective call either).
+    public var shardRequirement: ShardRequirement {
+        let transforms = parts.flatMap(\.transforms)
+        let requirement = ShardRequirement.of(transforms)
+        return transforms.contains { $0.scope == .whole } ? requirement.combined(with: .tensors) : requirement
+    }
     private let updates: FloatBuffer, parameters: FloatBuffer, originals: FloatBuffer?
 
     init(parts: [Part]) {

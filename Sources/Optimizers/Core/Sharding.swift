@@ -50,10 +50,12 @@ public struct ShardRequirement: Sendable, Equatable {
 /// norm, say, is the square root of the sum of every shard's sum of squares.
 ///
 /// Transforms that read the whole buffer (`ClipByGlobalNorm`, `CautiousMask`, `StableWeightDecay`)
-/// pass their partial sums here and so stay exact when each rank holds one range. It is a
-/// collective: every rank's optimizer makes the same calls in the same order, which holds because
-/// every rank runs the same transforms, and the ones that call it act on the whole model (never
-/// inside a parameter group, which a shard may lack).
+/// pass their partial sums here, and those that read whole tensors (LAMB's trust ratio, nSGDA,
+/// `TrustRatio`, `GradientNormalization`) theirs per tensor (`perTensor`) where the shards cut a
+/// tensor, and so stay exact when each rank holds one range. It is a collective: every rank's
+/// optimizer makes the same calls in the same order, which holds because every rank runs the same
+/// transforms, and none calls it inside a parameter group, which a shard may lack: the global ones
+/// act on the whole model, and a partition keeps tensors whole (`ParameterPartition.shardRequirement`).
 public final class ShardStatistics: @unchecked Sendable {
     private let reduce: (UnsafeMutableBufferPointer<Double>) -> Void
 
@@ -71,6 +73,22 @@ public final class ShardStatistics: @unchecked Sendable {
     }
 
     public func sum(_ value: Double) -> Double { sum([value])[0] }
+
+    /// Per-tensor sums over the whole model: `partial(slot)` gives `count` partial sums for each of
+    /// `layout`'s tensors; where a shard boundary cuts some tensor of the model, they are summed over
+    /// every shard (laid out by each tensor's index in the whole model, so that the shards agree),
+    /// else they are already whole. Returns them per slot of `layout`. A collective exactly when the
+    /// plan cuts tensors, which every shard knows alike.
+    public func perTensor(_ layout: ParameterLayout, count: Int, _ partial: (ParameterSlot) -> [Double]) -> [[Double]] {
+        let local = layout.slots.map(partial)
+        guard let part = layout.part, part.cutsTensors else { return local }
+        var values = [Double](repeating: 0, count: part.wholeSlotCount * count)
+        for (sums, whole) in zip(local, part.wholeIndices) {
+            for (k, value) in sums.enumerated() { values[whole * count + k] = value }
+        }
+        let totals = sum(values)
+        return part.wholeIndices.map { Array(totals[($0 * count)..<(($0 + 1) * count)]) }
+    }
 }
 
 /// The ranges of the flat buffers each rank's optimizer shard owns: contiguous, in rank order,
@@ -152,8 +170,8 @@ public struct ShardPlan: Sendable, Equatable {
     /// role and rank with fewer rows. Marked as a part, so parameter groups may match nothing in it.
     public func layout(ofShard index: Int, in full: ParameterLayout) -> ParameterLayout {
         let range = ranges[index]
-        var specs: [ParameterSpec] = []
-        for slot in full.slots {
+        var specs: [ParameterSpec] = [], indices: [Int] = []
+        for (wholeIndex, slot) in full.slots.enumerated() {
             let low = max(slot.offset, range.lowerBound), high = min(slot.offset + slot.count, range.upperBound)
             guard low < high else { continue }
             var shape = slot.shape
@@ -163,8 +181,13 @@ public struct ShardPlan: Sendable, Equatable {
                 shape[0] = (high - low) / width
             }
             specs.append(ParameterSpec(name: slot.name, shape: shape, role: slot.role, outputAxis: slot.outputAxis))
+            indices.append(wholeIndex)
         }
-        return ParameterLayout(specs, isPart: true)
+        let cuts = ranges.dropFirst().contains { range in
+            full.slots.contains { $0.offset < range.lowerBound && range.lowerBound < $0.offset + $0.count }
+        }
+        return ParameterLayout(specs, part: ParameterLayout.Part(wholeIndices: indices, wholeSlotCount: full.slots.count,
+                                                                 cutsTensors: cuts))
     }
 }
 

@@ -14,10 +14,14 @@ public final class GradientNormalization: GradientTransform {
         self.epsilon = epsilon
     }
 
+    /// Per-tensor norms are summed over shards that cut a tensor: any cut will do.
+    public var shardRequirement: ShardRequirement { .rows }
+
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
-        for slot in layout.slots {
+        let squares = context.statistics.perTensor(layout, count: 1) { [VectorMath.sumOfSquares(buffers.updates + $0.offset, $0.count)] }
+        for (slot, sums) in zip(layout.slots, squares) {
             let g = buffers.updates + slot.offset
-            let scale = 1 / (Float(VectorMath.sumOfSquares(g, slot.count).squareRoot()) + epsilon)
+            let scale = 1 / (Float(sums[0].squareRoot()) + epsilon)
             for e in 0..<slot.count { g[e] *= scale }
         }
     }

@@ -18,11 +18,18 @@ public final class TrustRatio: GradientTransform {
         self.skipVectors = skipVectors
     }
 
+    /// Per-tensor norms are summed over shards that cut a tensor: any cut will do.
+    public var shardRequirement: ShardRequirement { .rows }
+
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
-        for slot in layout.slots where !(skipVectors && slot.shape.count < 2) {
-            let p = buffers.parameters + slot.offset, u = buffers.updates + slot.offset
-            let weightNorm = Float(VectorMath.sumOfSquares(p, slot.count).squareRoot())
-            let updateNorm = Float(VectorMath.sumOfSquares(u, slot.count).squareRoot())
+        let squares = context.statistics.perTensor(layout, count: 2) { slot in
+            [VectorMath.sumOfSquares(buffers.parameters + slot.offset, slot.count),
+             VectorMath.sumOfSquares(buffers.updates + slot.offset, slot.count)]
+        }
+        for (slot, sums) in zip(layout.slots, squares) where !(skipVectors && slot.shape.count < 2) {
+            let u = buffers.updates + slot.offset
+            let weightNorm = Float(sums[0].squareRoot())
+            let updateNorm = Float(sums[1].squareRoot())
             guard weightNorm > 0 && updateNorm > 0 else { continue }
             let ratio = coefficient * context.learningRate * weightNorm / updateNorm
             for e in 0..<slot.count { u[e] *= ratio }
