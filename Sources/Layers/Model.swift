@@ -170,9 +170,13 @@ public final class Model {
     /// `store.gradients` will not change again in this pass (decreasing, ending with 0), so that a
     /// reduction of that part may start while backward goes on. On several replicas it hears only 0,
     /// once their gradients are summed.
+    ///
+    /// `sampleWeights` (one per sample, optional) weight each sample's loss and gradient: the sum is
+    /// then Σ wᵢ·ℓᵢ over the same counted items (see `sampleLosses`).
     public func forwardBackward(inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>,
                                 sampleIndices: UnsafeBufferPointer<Int>, count: Int, seed: UInt64,
-                                step: Int, gradientsFinal: ((_ from: Int) -> Void)? = nil) -> LossSum {
+                                step: Int, sampleWeights: UnsafePointer<Float>? = nil,
+                                gradientsFinal: ((_ from: Int) -> Void)? = nil) -> LossSum {
         // Each offset once, decreasing: layers without parameters repeat the offset after them.
         var lowestReported = Int.max
         let report = gradientsFinal.map { hear in
@@ -201,6 +205,7 @@ public final class Model {
             return replica.forwardBackward(input + samples.lowerBound * inputCount,
                                            targets: target + samples.lowerBound * perSample,
                                            count: samples.count, context: context, task: task,
+                                           weights: sampleWeights.map { $0 + samples.lowerBound },
                                            finished: replicaCount == 1 ? report.map { report in { report(starts[$0]) } } : nil)
         }
         if replicaCount > 1 {
@@ -226,7 +231,8 @@ public final class Model {
     /// the store's gradients are zero afterwards.
     public func forwardBackwardChunks(inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>,
                                       sampleIndices: UnsafeBufferPointer<Int>, count: Int, chunk: Int, seed: UInt64,
-                                      step: Int, visit: (UnsafeMutablePointer<Float>, LossSum) -> Void) {
+                                      step: Int, sampleWeights: UnsafePointer<Float>? = nil,
+                                      visit: (UnsafeMutablePointer<Float>, LossSum) -> Void) {
         precondition(chunk > 0, "chunk \(chunk) must be positive")
         guard let (input, target, indices) = samplePointers(inputs, targets, sampleIndices, count: count,
                                                             caller: "forwardBackwardChunks") else { return }
@@ -246,7 +252,8 @@ public final class Model {
                         let context = PassContext(training: true, seed: seed, step: step, sampleIndices: indices + start)
                         let loss = replicas[index].forwardBackward(input + start * inputCount,
                                                                    targets: target + start * perSample,
-                                                                   count: samples, context: context, task: task)
+                                                                   count: samples, context: context, task: task,
+                                                                   weights: sampleWeights.map { $0 + start })
                         (losses.baseAddress! + index).initialize(to: loss)
                     }
                 }
@@ -255,6 +262,53 @@ public final class Model {
                 }
             }
             first += round
+        }
+    }
+
+    /// Forward only, as in training (dropout on, keyed like `forwardBackward`'s, so the losses are
+    /// the ones its pass will weight): each sample's summed loss and counted items into `losses`.
+    /// With `chunk`, the samples go in chunks of that many on single-threaded BLAS, as
+    /// `forwardBackwardChunks` computes them — the same bits whichever rank or micro-batch holds them.
+    public func sampleLosses(inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>,
+                             sampleIndices: UnsafeBufferPointer<Int>, count: Int, chunk: Int? = nil, seed: UInt64,
+                             step: Int, into losses: UnsafeMutablePointer<LossSum>) {
+        guard let (input, target, indices) = samplePointers(inputs, targets, sampleIndices, count: count,
+                                                            caller: "sampleLosses") else { return }
+        let perSample = targetsPerSample, inputCount = inputCount, task = task
+        let outputsPerSample = perSample * classes
+        func pass(_ replica: Replica, _ samples: Range<Int>) {
+            let context = PassContext(training: true, seed: seed, step: step, sampleIndices: indices + samples.lowerBound)
+            let outputs = replica.network.forward(input + samples.lowerBound * inputCount, batch: samples.count, context: context)
+            for b in 0..<samples.count {
+                losses[samples.lowerBound + b] = task.loss(outputs: outputs + b * outputsPerSample,
+                                                           targets: target + (samples.lowerBound + b) * perSample,
+                                                           count: 1, gradient: nil)
+            }
+        }
+        if let chunk {
+            precondition(chunk > 0, "chunk \(chunk) must be positive")
+            let chunks = (count + chunk - 1) / chunk
+            let replicaCount = max(1, min(threads, chunks))
+            prepare(chunk * replicaCount, replicaCount: replicaCount)
+            let replicas = replicas
+            var first = 0
+            while first < chunks {
+                let round = min(replicaCount, chunks - first)
+                BLAS.withThreadCount(1) {
+                    Parallel.forEachTask(round) { index in
+                        let start = (first + index) * chunk
+                        pass(replicas[index], start..<min(start + chunk, count))
+                    }
+                }
+                first += round
+            }
+            return
+        }
+        let replicaCount = replicaCount(count)
+        prepare(count, replicaCount: replicaCount)
+        _ = onReplicas(count, replicaCount: replicaCount, initial: 0, combine: { _, _ in }) { replica, samples in
+            pass(replica, samples)
+            return 0
         }
     }
 
@@ -314,10 +368,25 @@ private final class Replica {
         logitGradient.reserve(batch * network.outputShape.reduce(1, *))
     }
 
+    /// With `weights`, sample b's loss and its rows of the output gradient are scaled by `weights[b]`.
     func forwardBackward(_ input: UnsafePointer<Float>, targets: UnsafePointer<Int32>, count: Int,
-                         context: PassContext, task: any Task, finished: ((Int) -> Void)? = nil) -> LossSum {
+                         context: PassContext, task: any Task, weights: UnsafePointer<Float>? = nil,
+                         finished: ((Int) -> Void)? = nil) -> LossSum {
         let logits = network.forward(input, batch: count, context: context)
-        let result = task.loss(outputs: logits, targets: targets, count: count, gradient: logitGradient.pointer)
+        var result = LossSum()
+        if let weights {
+            let perSample = task.targetsPerSample, outputs = perSample * task.outputsPerTarget
+            for b in 0..<count {
+                let gradient = logitGradient.pointer + b * outputs
+                let part = task.loss(outputs: logits + b * outputs, targets: targets + b * perSample, count: 1,
+                                     gradient: gradient)
+                result.sum += Double(weights[b]) * part.sum
+                result.items += part.items
+                VectorMath.scale(gradient, outputs, by: weights[b])
+            }
+        } else {
+            result = task.loss(outputs: logits, targets: targets, count: count, gradient: logitGradient.pointer)
+        }
         network.backward(input: input, outputGradient: logitGradient.pointer, inputGradient: nil, batch: count,
                          context: context, finished: finished)
         return result

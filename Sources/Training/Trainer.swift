@@ -52,6 +52,8 @@ public final class Trainer {
     let faults: FaultInjector
     /// The reproducible mode's exact sum and its copy of the step's micro-batches (nil otherwise).
     let exactSum: FixedPointGradientSum?
+    /// The step's micro-batches, kept where they are needed twice (nil otherwise): the reproducible
+    /// mode's recomputation, the soft median's two passes.
     private let stepBatches: StepBatches?
 
     /// Optimizer steps completed (applied or skipped).
@@ -141,14 +143,12 @@ public final class Trainer {
             : nil
         world.watchdog?.arm(timeout: configuration.timeoutSeconds)
         faults = FaultInjector(configuration.faults, rank: world.rank, gradientCount: model.store.gradients.count)
-        if configuration.reproducible {
-            exactSum = FixedPointGradientSum(layout: model.layout, terms: configuration.chunksPerGlobalBatch,
-                                             scalarCount: ExactScalars.count)
-            stepBatches = StepBatches()
-        } else {
-            exactSum = nil
-            stepBatches = nil
-        }
+        exactSum = configuration.reproducible
+            ? FixedPointGradientSum(layout: model.layout, terms: configuration.chunksPerGlobalBatch,
+                                    scalarCount: ExactScalars.count)
+            : nil
+        // The soft median weights a step's samples only once all of them have been seen: keep them.
+        stepBatches = configuration.reproducible || configuration.lossAggregation != .mean ? StepBatches() : nil
 
         // Identical initial parameters everywhere: rank 0's, whatever the others computed.
         model.initializeParameters(seed: configuration.seed)
@@ -314,25 +314,41 @@ public final class Trainer {
         var lossSum = 0.0, items = 0, dataSeconds = 0.0, computeSeconds = 0.0
         var firstMicroBatch: (squaredNorm: Double, items: Int)?
         let measuresFirst = world.size == 1 && plan.microSteps > 1
-        for microStep in 0..<plan.microSteps {
+        func microStep(_ microStep: Int, _ inputs: UnsafeBufferPointer<Float>, _ targets: UnsafeBufferPointer<Int32>,
+                       _ indices: UnsafeBufferPointer<Int>, _ count: Int, _ weights: UnsafePointer<Float>?) {
+            guard count > 0 else { return }
+            faults.beforeMicroStep(gradients: model.store.gradients)
+            let loss = model.forwardBackward(inputs: inputs, targets: targets, sampleIndices: indices, count: count,
+                                             seed: configuration.seed, step: step, sampleWeights: weights,
+                                             gradientsFinal: microStep == plan.microSteps - 1 ? lastGradientsFinal : nil)
+            let added = faults.accumulate(loss, gradients: model.store.gradients)
+            if measuresFirst && items == 0 && added.items > 0 {
+                let gradients = model.store.gradients
+                firstMicroBatch = (VectorMath.sumOfSquares(gradients.baseAddress, gradients.count), added.items)
+            }
+            lossSum += added.sum
+            items += added.items
+        }
+        if configuration.lossAggregation != .mean, let batches = stepBatches {
+            dataSeconds = try collect(from: loader, into: batches)
+            let computeStart = monotonicSeconds()
+            let weights = FloatBuffer(try sampleWeights(batches))
+            var offset = 0
+            for index in batches.indicesRange {
+                batches.withBatch(index) { inputs, targets, indices, count in
+                    microStep(index, inputs, targets, indices, count, weights.baseAddress + offset)
+                    offset += count
+                }
+            }
+            computeSeconds = monotonicSeconds() - computeStart
+            return (lossSum, items, dataSeconds, computeSeconds, firstMicroBatch)
+        }
+        for index in 0..<plan.microSteps {
             let waitStart = monotonicSeconds()
             guard let batch = try loader.next() else { break }
             let computeStart = monotonicSeconds()
             dataSeconds += computeStart - waitStart
-            if batch.count > 0 {
-                faults.beforeMicroStep(gradients: model.store.gradients)
-                let loss = model.forwardBackward(inputs: batch.inputs, targets: batch.targets,
-                                                 sampleIndices: batch.indices, count: batch.count,
-                                                 seed: configuration.seed, step: step,
-                                                 gradientsFinal: microStep == plan.microSteps - 1 ? lastGradientsFinal : nil)
-                let added = faults.accumulate(loss, gradients: model.store.gradients)
-                if measuresFirst && items == 0 && added.items > 0 {
-                    let gradients = model.store.gradients
-                    firstMicroBatch = (VectorMath.sumOfSquares(gradients.baseAddress, gradients.count), added.items)
-                }
-                lossSum += added.sum
-                items += added.items
-            }
+            microStep(index, batch.inputs, batch.targets, batch.indices, batch.count, nil)
             computeSeconds += monotonicSeconds() - computeStart
         }
         return (lossSum, items, dataSeconds, computeSeconds, firstMicroBatch)
@@ -345,21 +361,22 @@ public final class Trainer {
     private func sumExactly(from loader: BatchLoader, stopRequested: Bool) throws -> Summed {
         guard let exact = exactSum, let batches = stepBatches else { preconditionFailure("not in the reproducible mode") }
         var summed = Summed(scalars: StepScalars())
-        batches.removeAll()
-        for _ in 0..<plan.microSteps {
-            let waitStart = monotonicSeconds()
-            guard let batch = try loader.next() else { break }
-            batches.append(batch)
-            summed.dataSeconds += monotonicSeconds() - waitStart
-        }
+        summed.dataSeconds = try collect(from: loader, into: batches)
+        let weightStart = monotonicSeconds()
+        let weights = configuration.lossAggregation == .mean ? nil : FloatBuffer(try sampleWeights(batches))
+        summed.computeSeconds += monotonicSeconds() - weightStart
         while true {
             let computeStart = monotonicSeconds()
             exact.reset()
             var loss = ExactScalars()
+            var offset = 0
             for index in batches.indicesRange where batches.count(index) > 0 {
                 batches.withBatch(index) { inputs, targets, indices, count in
+                    defer { offset += count }
+                    let batchWeights = weights.map { UnsafePointer($0.baseAddress + offset) }
                     model.forwardBackwardChunks(inputs: inputs, targets: targets, sampleIndices: indices, count: count,
-                                                chunk: plan.chunk, seed: configuration.seed, step: step) { gradients, chunkLoss in
+                                                chunk: plan.chunk, seed: configuration.seed, step: step,
+                                                sampleWeights: batchWeights) { gradients, chunkLoss in
                         // Before `take`, which empties the buffer as it reads it.
                         loss.addNoisePart(squaredNorm: VectorMath.sumOfSquares(gradients, model.layout.totalCount), items: chunkLoss.items)
                         exact.take(gradients)
@@ -383,6 +400,60 @@ public final class Trainer {
         exact.write(into: model.store.gradients.baseAddress)
         exact.followObserved()
         return summed
+    }
+
+    /// Copies this rank's micro-batches of the step into `batches`; returns the seconds spent waiting for data.
+    private func collect(from loader: BatchLoader, into batches: StepBatches) throws -> Double {
+        batches.removeAll()
+        var seconds = 0.0
+        for _ in 0..<plan.microSteps {
+            let waitStart = monotonicSeconds()
+            guard let batch = try loader.next() else { break }
+            batches.append(batch)
+            seconds += monotonicSeconds() - waitStart
+        }
+        return seconds
+    }
+
+    /// `loss.aggregation: soft_median`: this rank's samples' weights (in the order of `batches`),
+    /// computed from every rank's per-sample losses of the step, which a first forward pass measures
+    /// (in the reproducible mode in its chunks, so they have the same bits on every decomposition)
+    /// and the ranks all-gather: every rank computes the same weights (`LossAggregation`).
+    private func sampleWeights(_ batches: StepBatches) throws -> [Float] {
+        guard case .softMedian(let temperature) = configuration.lossAggregation else { preconditionFailure("not weighted") }
+        var local: [LossAggregation.SampleLoss] = []
+        for index in batches.indicesRange where batches.count(index) > 0 {
+            batches.withBatch(index) { inputs, targets, indices, count in
+                withUnsafeTemporaryAllocation(of: LossSum.self, capacity: count) { losses in
+                    losses.initialize(repeating: LossSum())
+                    model.sampleLosses(inputs: inputs, targets: targets, sampleIndices: indices, count: count,
+                                       chunk: isReproducible ? plan.chunk : nil, seed: configuration.seed, step: step,
+                                       into: losses.baseAddress!)
+                    for b in 0..<count { local.append(.init(index: indices[b], loss: losses[b])) }
+                }
+            }
+        }
+        if faults.faults.localLossWeights { return LossAggregation.softMedianWeights(local, temperature: temperature) }
+        // Every rank's count, then every sample as (index, loss sum, items), in rank order.
+        var counts = [Int64](repeating: 0, count: world.size)
+        counts[world.rank] = Int64(local.count)
+        try counts.withUnsafeMutableBufferPointer { buffer throws(CommunicationError) in
+            try world.allGather(buffer, blocks: Array(repeating: 1, count: world.size))
+        }
+        let sizes = counts.map { Int($0) }, offset = sizes[..<world.rank].reduce(0, +)
+        var packed = [Double](repeating: 0, count: 3 * sizes.reduce(0, +))
+        for (i, sample) in local.enumerated() {
+            packed[3 * (offset + i)] = Double(sample.index)
+            packed[3 * (offset + i) + 1] = sample.loss.sum
+            packed[3 * (offset + i) + 2] = Double(sample.loss.items)
+        }
+        try packed.withUnsafeMutableBufferPointer { buffer throws(CommunicationError) in
+            try world.allGather(buffer, blocks: sizes.map { 3 * $0 })
+        }
+        let all = (0..<(packed.count / 3)).map {
+            LossAggregation.SampleLoss(index: Int(packed[3 * $0]), loss: LossSum(sum: packed[3 * $0 + 1], items: Int(packed[3 * $0 + 2])))
+        }
+        return Array(LossAggregation.softMedianWeights(all, temperature: temperature)[offset..<(offset + local.count)])
     }
 
     /// Test loss and the task's metrics over the whole test set, each rank evaluating its shard.

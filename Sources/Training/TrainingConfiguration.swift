@@ -38,6 +38,8 @@ public struct TrainingConfiguration {
     /// and one that silently skips all of them wastes the whole budget and exits as if it had trained.
     public let maxConsecutiveSkips: Int
     public static let defaultMaxConsecutiveSkips = 20
+    /// `loss.aggregation`: the mean (default) or the soft median of the per-sample losses.
+    public let lossAggregation: LossAggregation
     /// `train.noise_beta`: the averaging factor of the online gradient noise scale (`GradientNoiseScale`).
     public let noiseBeta: Double
     /// Test-set samples per evaluation forward pass.
@@ -94,10 +96,13 @@ public struct TrainingConfiguration {
         /// Average per-micro-batch means instead of dividing global sums once: the common
         /// accumulation bug, kept only to show that the equivalence tests catch it.
         public var naiveAccumulation = false
+        /// The soft median's weights from each rank's own samples instead of the whole global batch:
+        /// the mistake that makes them depend on the decomposition, kept only to show the tests catch it.
+        public var localLossWeights = false
     }
 
     public static let topLevelKeys = ["model", "data", "batch", "train", "optimizer", "schedule", "checkpoint",
-                                      "distributed", "debug", "logging"]
+                                      "distributed", "debug", "logging", "loss"]
     /// The key under which a run directory's `config.yaml` names its run.
     public static let runIDKey = "run_id"
 
@@ -184,6 +189,7 @@ public struct TrainingConfiguration {
         noiseBeta = try train.double("noise_beta", default: GradientNoiseScale.defaultBeta, range: 0...1, openUpper: true)
         try train.finish()
         logging = try LoggingSettings(section: root.section("logging"))
+        lossAggregation = try LossAggregation.read(from: root.section("loss"))
 
         let checkpoint = try root.section("checkpoint")
         checkpointEvery = try checkpoint.int("every", default: 0, range: 0...Int.max)
@@ -239,6 +245,7 @@ public struct TrainingConfiguration {
         faults.failAtStep = try debug.optionalInt("fail_at_step", range: 0...Int.max)
         faults.rank = try debug.int("rank", default: 0, range: 0...Int.max)
         faults.naiveAccumulation = try debug.bool("naive_accumulation", default: false)
+        faults.localLossWeights = try debug.bool("local_loss_weights", default: false)
         if faults.naiveAccumulation && reproducible {
             throw ConfigError.invalid(key: "debug.naive_accumulation", reason: "cannot be combined with distributed.reproducible")
         }

@@ -30,6 +30,15 @@ extension OptimizerCatalog {
             try torchFlags(s)
             return chain
         },
+        Entry(name: "adamw2", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
+            guard case .transforms(let adamW) = try adamChain(s, layout, defaultDecay: 1e-2, decoupledByDefault: true) else {
+                preconditionFailure("the AdamW chain is transforms")
+            }
+            let threshold = Float(try s.positive("threshold", default: AdamW2.defaultThreshold))
+            let iterations = try s.int("power_iterations", default: AdamW2.defaultIterations, range: 1...100)
+            try torchFlags(s)
+            return .transforms(AdamW2.transforms(adamW: adamW, layout: layout, threshold: threshold, iterations: iterations))
+        },
         Entry(name: "nadam", defaultLearningRate: 2e-3) { s, layout throws(ConfigError) in
             let betas = try s.betas(default: [0.9, 0.999])
             let eps = try s.nonNegative("eps", default: 1e-8)
