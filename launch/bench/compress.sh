@@ -6,25 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rate=${1:-1gbit} steps=${2:-200} rounds=${3:-3} epochs=${4:-3}
+source launch/bench/common.sh
 binary=$(launch/setup.sh | tail -n 1)
-name=bench
-launch/cluster.sh up 2 --rate "$rate" --name "$name" >&2
 out=$(mktemp -d)
-trap 'launch/cluster.sh down --name "$name"; rm -rf "$out"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+bench_hosts "$rate" "$out"
 train() {  # MODE RUN-DIR SETTINGS...
     local mode=$1 dir=$2
     shift 2
-    launch/cluster.sh run --name "$name" mpirun --hostfile "/run/bigbatch-cluster/$name/hostfile" -np 2 \
-        -x OPENBLAS_NUM_THREADS=1 "$binary" train --config configs/fashion-mlp.yaml --run-dir "$dir" --overwrite --quiet \
+    "${bench_mpirun[@]}" "$binary" train --config configs/fashion-mlp.yaml --run-dir "$dir" --overwrite --quiet \
         --set distributed.compress="$mode" "$@" >/dev/null
-}
-median_rate() {
-    python3 -c "
-import json, statistics, sys
-s = [json.loads(l) for l in open(sys.argv[1])]
-s = [r for r in s if r.get('type') == 'step'][10:]
-print(statistics.median(r['samples_per_s'] for r in s))" "$1/metrics.jsonl"
 }
 accuracy() { python3 -c "
 import json, sys

@@ -9,19 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 config=${1:-configs/fashion-mlp.yaml} rate=${2:-1gbit} steps=${3:-200} rounds=${4:-3} bucket=${5:-1}
 shift $(( $# < 5 ? $# : 5 ))
+source launch/bench/common.sh
 binary=$(launch/setup.sh | tail -n 1)
-name=bench
-launch/cluster.sh up 2 --rate "$rate" --name "$name" >&2
 out=$(mktemp -d)
-trap 'launch/cluster.sh down --name "$name"; rm -rf "$out"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+bench_hosts "$rate" "$out"
 for ((round = 0; round < rounds; round++)); do
     for mode in blocking overlap; do
         settings=(--set distributed.bucket_mb=0 --set distributed.overlap=false)
         [[ $mode == overlap ]] && settings=(--set distributed.bucket_mb="$bucket" --set distributed.overlap=true)
-        launch/cluster.sh run --name "$name" mpirun --hostfile "/run/bigbatch-cluster/$name/hostfile" -np 2 \
-            -x OPENBLAS_NUM_THREADS=1 "$binary" train --config "$config" --run-dir "$out/$mode-$round" --overwrite \
-            --quiet --set train.steps="$steps" --set train.eval_every=1000000 "${settings[@]}" "$@" >/dev/null
+        "${bench_mpirun[@]}" "$binary" train --config "$config" --run-dir "$out/$mode-$round" --overwrite --quiet \
+            --set train.steps="$steps" --set train.eval_every=1000000 "${settings[@]}" "$@" >/dev/null
     done
 done
 python3 - "$out" "$rounds" "$config" "$rate" "$bucket" <<'PY'

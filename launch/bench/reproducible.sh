@@ -9,18 +9,12 @@ steps=${1:-200}
 rounds=${2:-3}
 chunk=()
 [[ -n ${3:-} ]] && chunk=(--set distributed.chunk="$3")
+source launch/bench/common.sh
 binary=$(launch/setup.sh | tail -n 1)
 root=()
 [[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-median_rate() {
-    python3 -c "
-import json, statistics, sys
-s = [json.loads(l) for l in open(sys.argv[1])]
-s = [r for r in s if r.get('type') == 'step'][10:]
-print(statistics.median(r['samples_per_s'] for r in s))" "$1/metrics.jsonl"
-}
 for config in ${CONFIGS:-fashion-mlp fashion-cnn}; do
     default=() exact=()
     for ((round = 0; round < rounds; round++)); do

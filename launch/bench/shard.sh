@@ -6,26 +6,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rate=${1:-local} steps=${2:-300} rounds=${3:-3} optimizer=${4:-adamw}
+source launch/bench/common.sh
 binary=$(launch/setup.sh | tail -n 1)
-name=bench
 out=$(mktemp -d)
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 if [[ $rate == local ]]; then
     trap 'rm -rf "$out"' EXIT
     launcher=(mpirun -np 2 -x OPENBLAS_NUM_THREADS=1)
 else
-    launch/cluster.sh up 2 --rate "$rate" --name "$name" >&2
-    trap 'launch/cluster.sh down --name "$name"; rm -rf "$out"' EXIT
-    launcher=(launch/cluster.sh run --name "$name" mpirun --hostfile "/run/bigbatch-cluster/$name/hostfile" -np 2
-              -x OPENBLAS_NUM_THREADS=1)
+    bench_hosts "$rate" "$out"
+    launcher=("${bench_mpirun[@]}")
 fi
-median_rate() {
-    python3 -c "
-import json, statistics, sys
-s = [json.loads(l) for l in open(sys.argv[1])]
-s = [r for r in s if r.get('type') == 'step'][10:]
-print(statistics.median(r['samples_per_s'] for r in s))" "$1/metrics.jsonl"
-}
 plain=() sharded=()
 for ((round = 0; round < rounds; round++)); do
     for mode in false true; do
