@@ -10,10 +10,3 @@ func amsBoundDenominator(_ v: Float, _ vMax: UnsafeMutablePointer<Float>?, _ i: 
     }
     return (second + 1e-15).squareRoot() + epsilon
 }
-
-/// torch.lerp's rounding: a + w(b − a) for w < ½, else b − (b − a)(1 − w), so that moment updates
-/// written as `exp_avg.lerp_(g, 1 − β)` in the reference round as it does.
-@inline(__always)
-func lerp(_ a: Float, _ b: Float, _ weight: Float) -> Float {
-    weight < 0.5 ? a + weight * (b - a) : b - (b - a) * (1 - weight)
-}

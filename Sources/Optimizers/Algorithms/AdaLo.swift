@@ -41,7 +41,7 @@ public final class AdaLo: GradientTransform {
         let u = buffers.updates, p = buffers.parameters, m = m.baseAddress
         let b1 = beta1, eta = eta, decay = eta * weightDecay
         for i in range {
-            let mi = b1 * m[i] + (1 - b1) * u[i]
+            let mi = Moments.average(m[i], u[i], beta: b1, weight: 1 - b1)
             m[i] = mi
             u[i] = -decay * p[i] - eta * mi
         }

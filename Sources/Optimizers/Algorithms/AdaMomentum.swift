@@ -26,9 +26,9 @@ public final class ScaleByAdaMomentum: GradientTransform {
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         let u = buffers.updates, m = m.baseAddress, v = v.baseAddress
         for i in range {
-            let mi = beta1 * m[i] + (1 - beta1) * u[i]
+            let mi = Moments.average(m[i], u[i], beta: beta1, weight: 1 - beta1)
             m[i] = mi
-            v[i] = beta2 * v[i] + (1 - beta2) * mi * mi + epsilon
+            v[i] = Moments.averageOfSquares(v[i], mi, beta: beta2, weight: 1 - beta2) + epsilon
             u[i] = (mi / c1) / (v[i] / c2).squareRoot()
         }
     }

@@ -35,8 +35,8 @@ public final class ScaleByAdaNorm: GradientTransform {
             let scale: Float = norm < e && norm > 0 ? e / norm : 1
             for i in 0..<slot.count {
                 let gi = g[i]
-                ms[i] = lerp(ms[i], gi * scale, 1 - beta1)
-                vs[i] = beta2 * vs[i] + (1 - beta2) * gi * gi
+                ms[i] = Moments.interpolate(ms[i], toward: gi * scale, weight: 1 - beta1)
+                vs[i] = Moments.averageOfSquares(vs[i], gi, beta: beta2, weight: 1 - beta2)
                 let denominator = amsBoundDenominator(vs[i], maxima, i, epsilon: epsilon) / rootC2
                 g[i] = ms[i] / denominator / c1
             }

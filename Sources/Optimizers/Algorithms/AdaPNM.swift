@@ -36,8 +36,8 @@ public final class ScaleByAdaPNM: GradientTransform {
         let norm = 1 / ((1 + beta0) * (1 + beta0) + beta0 * beta0).squareRoot()
         for i in range {
             let g = u[i]
-            current[i] = lerp(current[i], g, weight)
-            v[i] = beta2 * v[i] + (1 - beta2) * g * g
+            current[i] = Moments.interpolate(current[i], toward: g, weight: weight)
+            v[i] = Moments.averageOfSquares(v[i], g, beta: beta2, weight: 1 - beta2)
             let pn = ((1 + beta0) * current[i] - beta0 * other[i]) * norm
             u[i] = pn / (amsBoundDenominator(v[i], maxima, i, epsilon: epsilon) / rootC2) / c1
         }

@@ -46,8 +46,8 @@ public final class ScaleByAdam: GradientTransform {
         if let vMax = vMax?.baseAddress {
             for i in range {
                 let g = u[i]
-                let mi = b1 * m[i] + c1 * g
-                let vi = b2 * v[i] + c2 * g * g
+                let mi = Moments.average(m[i], g, beta: b1, weight: c1)
+                let vi = Moments.averageOfSquares(v[i], g, beta: b2, weight: c2)
                 m[i] = mi; v[i] = vi
                 let vm = max(vMax[i], vi)
                 vMax[i] = vm
@@ -62,8 +62,8 @@ public final class ScaleByAdam: GradientTransform {
         var i = range.lowerBound
         while i + 4 <= range.upperBound {
             let g = VectorMath.load4(u + i)
-            let mi = vb1 * VectorMath.load4(m + i) + vc1 * g
-            let vi = vb2 * VectorMath.load4(v + i) + vc2 * g * g
+            let mi = Moments.average(VectorMath.load4(m + i), g, beta: vb1, weight: vc1)
+            let vi = Moments.averageOfSquares(VectorMath.load4(v + i), g, beta: vb2, weight: vc2)
             VectorMath.store4(mi, m + i)
             VectorMath.store4(vi, v + i)
             VectorMath.store4((mi * vCorrection) / (VectorMath.squareRoot(vi) * vRoot + vEps), u + i)
@@ -71,8 +71,8 @@ public final class ScaleByAdam: GradientTransform {
         }
         while i < range.upperBound {
             let g = u[i]
-            let mi = b1 * m[i] + c1 * g
-            let vi = b2 * v[i] + c2 * g * g
+            let mi = Moments.average(m[i], g, beta: b1, weight: c1)
+            let vi = Moments.averageOfSquares(v[i], g, beta: b2, weight: c2)
             m[i] = mi; v[i] = vi
             u[i] = (mi * inverseCorrection1) / (vi.squareRoot() * inverseRoot2 + eps)
             i += 1
@@ -106,8 +106,8 @@ public final class ScaleByAdam: GradientTransform {
         }
         while i + 4 <= end {
             let g = load(u, i)
-            let mi = vb1 * load(m, i) + vc1 * g
-            let vi = vb2 * load(v, i) + vc2 * g * g
+            let mi = Moments.average(load(m, i), g, beta: vb1, weight: vc1)
+            let vi = Moments.averageOfSquares(load(v, i), g, beta: vb2, weight: vc2)
             let result = load(p, i) * vDecay - vStep * mi / (VectorMath.squareRoot(vi) * vRoot + vEps)
             store(mi, m, i)
             store(vi, v, i)
@@ -116,8 +116,8 @@ public final class ScaleByAdam: GradientTransform {
         }
         while i < end {
             let g = u[i]
-            let mi = b1 * m[i] + c1 * g
-            let vi = b2 * v[i] + c2 * g * g
+            let mi = Moments.average(m[i], g, beta: b1, weight: c1)
+            let vi = Moments.averageOfSquares(v[i], g, beta: b2, weight: c2)
             m[i] = mi
             v[i] = vi
             p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() * inverseRoot2 + eps)

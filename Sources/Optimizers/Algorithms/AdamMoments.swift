@@ -27,8 +27,8 @@ struct AdamMoments {
     @inline(__always)
     func update(_ i: Int, gradient g: Float) -> (mHat: Float, vHat: Float) {
         let m = m.baseAddress, v = v.baseAddress
-        m[i] = beta1 * m[i] + (1 - beta1) * g
-        v[i] = beta2 * v[i] + (1 - beta2) * g * g
+        m[i] = Moments.average(m[i], g, beta: beta1, weight: 1 - beta1)
+        v[i] = Moments.averageOfSquares(v[i], g, beta: beta2, weight: 1 - beta2)
         return (m[i] / c1, v[i] / c2)
     }
 }

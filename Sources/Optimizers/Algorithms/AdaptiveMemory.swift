@@ -95,7 +95,7 @@ public final class ScaleByAdaptiveMemory: GradientTransform {
             while i + 4 <= end {
                 let g = UnsafeRawPointer(u + i).loadUnaligned(as: V.self)
                 let di = UnsafeRawPointer(d + i).loadUnaligned(as: V.self)
-                let vi = b2 * UnsafeRawPointer(v + i).loadUnaligned(as: V.self) + c2 * g * g
+                let vi = Moments.averageOfSquares(UnsafeRawPointer(v + i).loadUnaligned(as: V.self), g, beta: b2, weight: c2)
                 UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
                 let w = 1 / (VectorMath.squareRoot(vi) * root + eps)
                 let difference = g - di
@@ -106,7 +106,7 @@ public final class ScaleByAdaptiveMemory: GradientTransform {
             var tailNumerator: Float = 0, tailDenominator: Float = 0
             while i < end {
                 let g = u[i]
-                let vi = beta2 * v[i] + (1 - beta2) * g * g
+                let vi = Moments.averageOfSquares(v[i], g, beta: beta2, weight: 1 - beta2)
                 v[i] = vi
                 let w = 1 / (vi.squareRoot() * inverseRoot2 + epsilon)
                 let difference = g - d[i]

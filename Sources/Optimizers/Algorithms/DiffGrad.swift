@@ -56,8 +56,8 @@ public final class ScaleByDiffGrad: GradientTransform {
         let maxima = vMax?.baseAddress, b1 = beta1, b2 = beta2
         for i in range {
             let g = u[i]
-            m[i] = lerp(m[i], g, 1 - b1)
-            v[i] = b2 * v[i] + (1 - b2) * g * g
+            m[i] = Moments.interpolate(m[i], toward: g, weight: 1 - b1)
+            v[i] = Moments.averageOfSquares(v[i], g, beta: b2, weight: 1 - b2)
             let denominator = amsBoundDenominator(v[i], maxima, i, epsilon: epsilon)
             let friction = 1 / (1 + exp(-abs(previous[i] - g)))
             previous[i] = g

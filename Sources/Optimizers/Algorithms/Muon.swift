@@ -5,18 +5,19 @@ import Tensors
 ///
 /// A parameter takes the Muon branch or an AdamW branch (`use_muon`, per parameter group; without it,
 /// tensors of rank ≥ 2 take Muon and the rest AdamW, the split the library's docs recommend).
-/// Muon branch, the tensor seen as (first axis) × (rest): momentum b ← b + (1−μ)(g − b), the
-/// Nesterov direction g + μ(b − g) (else b), orthogonalized by quintic Newton–Schulz steps
+/// Muon branch (`ScaleByMuon`), the tensor seen as (first axis) × (rest): momentum b ← b + (1−μ)(g − b),
+/// the Nesterov direction g + μ(b − g) (else b), orthogonalized by quintic Newton–Schulz steps
 /// X ← aX + (bA + cA²)X, A = XXᵀ, after X = G/max(‖G‖_F, 1e-7), each step its own (a, b, c) from the
 /// `ns_coeffs` schedule (the last one repeated); step size lr·√max(1, rows/cols), or Moonlight's
-/// 0.2·√max(rows, cols)·lr with `use_adjusted_lr`. AdamW branch: m ← m + (1−β₁)(g − m),
-/// v ← v + (1−β₂)(g² − v), step (lr/(1−β₁ᵗ))·m/(√v/√(1−β₂ᵗ) + ε). Both decay decoupled,
+/// 0.2·√max(rows, cols)·lr with `use_adjusted_lr`. AdamW branch: the library's transforms, Adam's
+/// moments (`ScaleByAdam`) → decay → −lr, at the rate `adamw_lr`. Both decay decoupled,
 /// p ← p(1 − lr·λ), or coupled, g ← g + λp, without `weight_decouple`. The reference iterates in
 /// bfloat16 on accelerators; this runs in float32 (its reference trajectories were made so too).
-/// Produces the final (negated) update.
-public final class Muon: GradientTransform {
-    public let name = "muon"
-    public let scope = TransformScope.whole
+///
+/// Assembled as the two branches joined by the partition combinator that parameter groups use
+/// (`ParameterPartition`): each branch keeps state for its own tensors only (the momentum for the
+/// matrices, m and v for the rest), and the AdamW branch runs at its rate over the scheduled one.
+public enum Muon {
     public struct Settings: Sendable {
         public var momentum: Float = 0.95, nesterov = true, steps = 5, weightDecay: Float = 0
         public var weightDecouple = true, adjustedRate = false
@@ -30,25 +31,54 @@ public final class Muon: GradientTransform {
         public var adamRateRatio: Float = 0.015
         public init() {}
     }
-    public let settings: Settings
+
+    /// Whether `slot` takes the Muon branch.
+    public static func usesMuon(_ slot: ParameterSlot, _ settings: Settings) -> Bool {
+        !slot.shape.isEmpty && (settings.useMuon ?? (slot.shape.count >= 2))
+    }
+
+    /// The branch `useMuon` names for every tensor of `layout`, or (nil) both, partitioned.
+    static func transforms(layout: ParameterLayout, settings: Settings) -> [any GradientTransform] {
+        switch settings.useMuon {
+        case true?: return [ScaleByMuon(layout: layout, settings: settings)]
+        case false?: return adamBranch(layout: layout, settings: settings)
+        case nil:
+            return [ParameterPartition.splitting(layout, [
+                .init(takes: { usesMuon($0, settings) }) { [ScaleByMuon(layout: $0, settings: settings)] },
+                .init(rateFactor: Double(settings.adamRateRatio), takes: { _ in true }) { adamBranch(layout: $0, settings: settings) },
+            ])]
+        }
+    }
+
+    /// The AdamW branch: (coupled decay →) Adam's moments → (decoupled decay →) −lr.
+    static func adamBranch(layout: ParameterLayout, settings s: Settings) -> [any GradientTransform] {
+        let adam = ScaleByAdam(layout: layout, beta1: s.adamBeta1, beta2: s.adamBeta2, epsilon: s.adamEpsilon,
+                               prefix: "muon_adamw")
+        let decay: [any GradientTransform] = s.adamWeightDecay > 0 ? [AddDecayedWeights(weightDecay: s.adamWeightDecay)] : []
+        return s.weightDecouple ? [adam] + decay + [ScaleByLearningRate()] : decay + [adam, ScaleByLearningRate()]
+    }
+}
+
+/// Muon's branch for matrices (see `Muon`): momentum, Nesterov direction, Newton–Schulz
+/// orthogonalization, the shape-dependent step size and the decay, as the final (negated) update.
+public final class ScaleByMuon: GradientTransform {
+    public let name = "muon"
+    public let scope = TransformScope.whole
+    public let settings: Muon.Settings
     let layout: ParameterLayout
-    let momentumBuffer: FloatBuffer, m: FloatBuffer, v: FloatBuffer
+    let momentumBuffer: FloatBuffer
     public let state: [StateTensor]
     private let x: FloatBuffer, a: FloatBuffer, b: FloatBuffer, y: FloatBuffer
 
-    /// Whether `slot` takes the Muon branch.
-    public func usesMuon(_ slot: ParameterSlot) -> Bool { !slot.shape.isEmpty && (settings.useMuon ?? (slot.shape.count >= 2)) }
-
-    public init(layout: ParameterLayout, settings: Settings) {
+    public init(layout: ParameterLayout, settings: Muon.Settings) {
+        precondition(!layout.slots.contains { $0.shape.isEmpty }, "the Muon branch needs tensors of rank ≥ 1")
         self.layout = layout
         self.settings = settings
         let allocator = StateAllocator(prefix: "muon")
         momentumBuffer = allocator.like(layout, "momentum")
-        m = allocator.like(layout, "adam_m")
-        v = allocator.like(layout, "adam_v")
         state = allocator.tensors
         var largest = 1, square = 1
-        for slot in layout.slots where !slot.shape.isEmpty && (settings.useMuon ?? (slot.shape.count >= 2)) {
+        for slot in layout.slots {
             largest = max(largest, slot.count)
             let short = min(slot.shape[0], slot.count / slot.shape[0])
             square = max(square, short * short)
@@ -63,31 +93,18 @@ public final class Muon: GradientTransform {
         let s = settings, lr = context.learningRate
         for slot in layout.slots {
             let g = buffers.updates + slot.offset, p = buffers.parameters + slot.offset, n = slot.count
-            if usesMuon(slot) {
-                if !s.weightDecouple { for i in 0..<n { g[i] += s.weightDecay * p[i] } }
-                let buffer = momentumBuffer.baseAddress + slot.offset, keep = 1 - s.momentum
-                for i in 0..<n {
-                    buffer[i] += keep * (g[i] - buffer[i])
-                    g[i] = s.nesterov ? g[i] + s.momentum * (buffer[i] - g[i]) : buffer[i]
-                }
-                let rows = slot.shape[0], columns = n / rows
-                orthogonalize(g, rows: rows, columns: columns)
-                let shapeFactor = s.adjustedRate ? 0.2 * Float(max(rows, columns)).squareRoot()
-                                                 : max(1, Float(rows) / Float(columns)).squareRoot()
-                let scale = -lr * shapeFactor, decay = s.weightDecouple ? -lr * s.weightDecay : 0
-                for i in 0..<n { g[i] = scale * g[i] + decay * p[i] }
-            } else {
-                let ms = m.baseAddress + slot.offset, vs = v.baseAddress + slot.offset
-                let c1 = biasCorrection(s.adamBeta1, context.step), rootC2 = biasCorrection(s.adamBeta2, context.step).squareRoot()
-                let rate = lr * s.adamRateRatio, keep1 = 1 - s.adamBeta1, keep2 = 1 - s.adamBeta2
-                let coupled: Float = s.weightDecouple ? 0 : s.adamWeightDecay, decay = s.weightDecouple ? -rate * s.adamWeightDecay : 0
-                for i in 0..<n {
-                    let gi = g[i] + coupled * p[i]
-                    ms[i] += keep1 * (gi - ms[i])
-                    vs[i] += keep2 * (gi * gi - vs[i])
-                    g[i] = decay * p[i] - (rate / c1) * ms[i] / (vs[i].squareRoot() / rootC2 + s.adamEpsilon)
-                }
+            if !s.weightDecouple { for i in 0..<n { g[i] += s.weightDecay * p[i] } }
+            let buffer = momentumBuffer.baseAddress + slot.offset, keep = 1 - s.momentum
+            for i in 0..<n {
+                buffer[i] = Moments.interpolate(buffer[i], toward: g[i], weight: keep)
+                g[i] = s.nesterov ? Moments.interpolate(g[i], toward: buffer[i], weight: s.momentum) : buffer[i]
             }
+            let rows = slot.shape[0], columns = n / rows
+            orthogonalize(g, rows: rows, columns: columns)
+            let shapeFactor = s.adjustedRate ? 0.2 * Float(max(rows, columns)).squareRoot()
+                                             : max(1, Float(rows) / Float(columns)).squareRoot()
+            let scale = -lr * shapeFactor, decay = s.weightDecouple ? -lr * s.weightDecay : 0
+            for i in 0..<n { g[i] = scale * g[i] + decay * p[i] }
         }
     }
 

@@ -42,8 +42,8 @@ public final class ScaleByNAdam: GradientTransform {
         let inverseRoot2 = 1 / rootCorrection2
         for i in range {
             let g = u[i]
-            let mi = b1 * m[i] + (1 - b1) * g
-            let vi = b2 * v[i] + (1 - b2) * g * g
+            let mi = Moments.average(m[i], g, beta: b1, weight: 1 - b1)
+            let vi = Moments.averageOfSquares(v[i], g, beta: b2, weight: 1 - b2)
             m[i] = mi; v[i] = vi
             let d = vi.squareRoot() * inverseRoot2 + eps
             u[i] = (cg * g + cm * mi) / d

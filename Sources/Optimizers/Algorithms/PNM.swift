@@ -24,7 +24,7 @@ public final class ScaleByPNM: GradientTransform {
         let u = buffers.updates, b = beta1 * beta1
         let norm = 1 / ((1 + beta0) * (1 + beta0) + beta0 * beta0).squareRoot()
         for i in range {
-            current[i] = lerp(current[i], u[i], 1 - b)
+            current[i] = Moments.interpolate(current[i], toward: u[i], weight: 1 - b)
             u[i] = ((1 + beta0) * current[i] - beta0 * other[i]) * norm
         }
     }

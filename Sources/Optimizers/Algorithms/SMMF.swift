@@ -98,7 +98,7 @@ public final class ScaleBySMMF: GradientTransform {
                 for i in 0..<n {
                     for j in 0..<mCount {
                         let gi = g[i * mCount + j]
-                        let v = beta2 * rv[i] * cv[j] + (1 - beta2) * gi * gi
+                        let v = beta2 * rv[i] * cv[j] + (1 - beta2) * gi * gi  // β₂ on the row factor first, as SMMF writes it
                         newRows[i] += v
                         newColumns[j] += v
                     }
@@ -112,8 +112,8 @@ public final class ScaleBySMMF: GradientTransform {
                         let k = i * mCount + j, gi = g[k]
                         let bit = slot.offset + k, word = bit >> 5, mask = UInt32(1) << UInt32(bit & 31)
                         let mOld = (words[word] & mask != 0 ? -1 : 1) * rm[i] * cm[j]
-                        let mNew = beta1 * mOld + (1 - beta1) * gi
-                        let v = beta2 * rv[i] * cv[j] + (1 - beta2) * gi * gi
+                        let mNew = Moments.average(mOld, gi, beta: beta1, weight: 1 - beta1)
+                        let v = beta2 * rv[i] * cv[j] + (1 - beta2) * gi * gi  // β₂ on the row factor first, as SMMF writes it
                         words[word] = mNew < 0 ? words[word] | mask : words[word] & ~mask
                         g[k] = (mNew / c1) / (v.squareRoot() / rootC2 + epsilon)
                         let magnitude = max(abs(mNew), Float.leastNormalMagnitude)

@@ -328,7 +328,7 @@ extension OptimizerCatalog {
             settings.adamEpsilon = Float(try s.nonNegative("eps", default: 1e-10))
             settings.adamWeightDecay = Float(try s.nonNegative("weight_decay", default: 0))
             settings.adamRateRatio = 1
-            return .transforms([Muon(layout: layout, settings: settings)])
+            return .transforms(Muon.transforms(layout: layout, settings: settings))
         }
         if settings.useMuon == true, let scalar = layout.slots.first(where: { $0.shape.isEmpty }) {
             throw .invalid(key: s.qualified("use_muon"), reason: "the Muon branch needs a tensor of rank ≥ 1; \(scalar.name) is a scalar")
@@ -348,7 +348,7 @@ extension OptimizerCatalog {
         settings.adamBeta2 = betas[1]
         settings.adamEpsilon = Float(try s.nonNegative("adamw_eps", default: 1e-10))
         settings.adamWeightDecay = Float(try s.nonNegative("adamw_wd", default: 0))
-        return .transforms([Muon(layout: layout, settings: settings)])
+        return .transforms(Muon.transforms(layout: layout, settings: settings))
     }
 
     /// A `use_muon: false` group starts from the top-level AdamW-branch settings under the names the

@@ -138,14 +138,7 @@ public enum OptimizerCatalog {
         inherited["transforms"] = nil
         var parts: [ParameterPartition.Part] = []
         for plan in plans {
-            var runs: [(offset: Int, count: Int)] = []
-            for slot in plan.slots {
-                if let last = runs.last, last.offset + last.count == slot.offset {
-                    runs[runs.count - 1].count += slot.count
-                } else {
-                    runs.append((slot.offset, slot.count))
-                }
-            }
+            let runs = ParameterPartition.runs(of: plan.slots)
             let transforms: [any GradientTransform]
             var factor = 1.0
             if let index = plan.index {

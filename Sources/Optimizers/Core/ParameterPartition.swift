@@ -56,6 +56,53 @@ public final class ParameterPartition: GradientTransform {
         parts.map { (String($0.label.dropLast()), Float(Double(rate) * $0.rateFactor)) }
     }
 
+    /// One part of `splitting`: the slots it takes (those no earlier part took), the transforms built
+    /// for them laid out on their own, its rate over the scheduled one and the prefix of its state.
+    struct Selection {
+        var label = ""
+        var rateFactor = 1.0
+        let takes: (ParameterSlot) -> Bool
+        let build: (ParameterLayout) -> [any GradientTransform]
+
+        init(label: String = "", rateFactor: Double = 1, takes: @escaping (ParameterSlot) -> Bool,
+             build: @escaping (ParameterLayout) -> [any GradientTransform]) {
+            self.label = label
+            self.rateFactor = rateFactor
+            self.takes = takes
+            self.build = build
+        }
+    }
+
+    /// The partition of `layout` by `selections` (each slot goes to the first that takes it), as an
+    /// algorithm splits its parameters between branches (Muon); a selection that takes no slot is left out.
+    static func splitting(_ layout: ParameterLayout, _ selections: [Selection]) -> ParameterPartition {
+        var taken = [Bool](repeating: false, count: layout.slots.count)
+        var parts: [Part] = []
+        for selection in selections {
+            let chosen = layout.slots.indices.filter { !taken[$0] && selection.takes(layout.slots[$0]) }
+            guard !chosen.isEmpty else { continue }
+            for index in chosen { taken[index] = true }
+            let slots = chosen.map { layout.slots[$0] }
+            let own = ParameterLayout(slots.map { ParameterSpec(name: $0.name, shape: $0.shape, role: $0.role, outputAxis: $0.outputAxis) })
+            parts.append(Part(label: selection.label, runs: runs(of: slots), count: own.totalCount,
+                              transforms: selection.build(own), rateFactor: selection.rateFactor))
+        }
+        return ParameterPartition(parts: parts)
+    }
+
+    /// `slots` (in buffer order) as maximal runs of adjacent elements: what a part gathers and scatters.
+    static func runs(of slots: [ParameterSlot]) -> [(offset: Int, count: Int)] {
+        var runs: [(offset: Int, count: Int)] = []
+        for slot in slots {
+            if let last = runs.last, last.offset + last.count == slot.offset {
+                runs[runs.count - 1].count += slot.count
+            } else {
+                runs.append((slot.offset, slot.count))
+            }
+        }
+        return runs
+    }
+
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         let u = updates.baseAddress, p = parameters.baseAddress, g = originals?.baseAddress
         for part in parts {
