@@ -11,7 +11,7 @@ final class FusedAdamTests: XCTestCase {
         func chain(fused: Bool) -> TransformChain {
             let adam = ScaleByAdam(layout: layout, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
             let step = FusedAdamW(adam: adam, weightDecay: 0.01)
-            return TransformChain(name: "adamw", transforms: [AddDecayedWeights(name: "l2", weightDecay: 0.1)]
+            return TransformChain(name: "adamw", transforms: [WeightDecay(.coupled, weightDecay: 0.1)]
                                       + (fused ? [step] : step.unfused), layout: layout)
         }
         let random = KeyedRandom(11)

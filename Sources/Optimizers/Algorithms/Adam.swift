@@ -147,7 +147,7 @@ public final class FusedAdamW: GradientTransform {
 
     /// The transforms it stands for, sharing its state: the general path, for comparisons.
     public var unfused: [any GradientTransform] {
-        [adam] + (weightDecay > 0 ? [AddDecayedWeights(weightDecay: weightDecay)] : []) + [ScaleByLearningRate()]
+        WeightDecay.assembled([adam], weightDecay: weightDecay, form: .decoupled)
     }
 
     public func prepare(context: StepContext) { adam.prepare(context: context) }

@@ -22,11 +22,11 @@ public enum LAMB {
     public static func transforms(layout: ParameterLayout, settings s: Settings) -> [any GradientTransform] {
         let moments = ScaleByAdam(layout: layout, beta1: s.beta1, beta2: s.beta2, epsilon: s.epsilon,
                                   biasCorrection: false, gradientScale: s.gradAveraging ? 1 - s.beta1 : 1, prefix: "lamb")
-        let decays = s.weightDecay > 0
-        let coupled: [any GradientTransform] = decays && !s.weightDecouple ? [AddDecayedWeights(weightDecay: s.weightDecay)] : []
-        let decoupled: [any GradientTransform] = decays && s.weightDecouple
-            ? [DecoupledWeightDecay(weightDecay: s.weightDecay, fixedDecay: s.fixedDecay)] : []
-        return [moments] + coupled + [LAMBTrustRatio(layout: layout, settings: s), ScaleByLearningRate()] + decoupled
+        // The library adds a coupled decay to the update, after the moments: so it sits after them here.
+        let form: WeightDecay.Form = s.weightDecouple ? .inUpdate(fixed: s.fixedDecay, cautious: false) : .coupled
+        let decay: [any GradientTransform] = s.weightDecay > 0 ? [WeightDecay(form, weightDecay: s.weightDecay)] : []
+        let trust: [any GradientTransform] = [LAMBTrustRatio(layout: layout, settings: s), ScaleByLearningRate()]
+        return s.weightDecouple ? [moments] + trust + decay : [moments] + decay + trust
     }
 }
 

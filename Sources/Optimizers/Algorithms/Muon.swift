@@ -54,8 +54,7 @@ public enum Muon {
     static func adamBranch(layout: ParameterLayout, settings s: Settings) -> [any GradientTransform] {
         let adam = ScaleByAdam(layout: layout, beta1: s.adamBeta1, beta2: s.adamBeta2, epsilon: s.adamEpsilon,
                                prefix: "muon_adamw")
-        let decay: [any GradientTransform] = s.adamWeightDecay > 0 ? [AddDecayedWeights(weightDecay: s.adamWeightDecay)] : []
-        return s.weightDecouple ? [adam] + decay + [ScaleByLearningRate()] : decay + [adam, ScaleByLearningRate()]
+        return WeightDecay.assembled([adam], weightDecay: s.adamWeightDecay, form: s.weightDecouple ? .decoupled : .coupled)
     }
 }
 

@@ -1,21 +1,21 @@
 import Foundation
 import Tensors
 
-/// Normalized SGD with averaged momentum (nSGDA; Cutkosky & Mehta, arXiv 2002.03305, with coupled
-/// decay): g ← g + λp; m ← μm + (1−μ)g; c = 1 − μᵗ; p ← p − η·m/(c·(‖m/c‖₂ + ε)), norm per tensor.
+/// Normalized SGD with averaged momentum (nSGDA; Cutkosky & Mehta, arXiv 2002.03305): m ← μm + (1−μ)g;
+/// c = 1 − μᵗ; p ← p − η·m/(c·(‖m/c‖₂ + ε)), norm per tensor. The catalogue's `nsgda` puts the
+/// coupled decay g ← g + λp before it (`WeightDecay`).
 public final class NSGDA: GradientTransform {
     public let name = "nsgda"
     public let scope = TransformScope.whole
-    public let momentum: Float, epsilon: Float, weightDecay: Float
+    public let momentum: Float, epsilon: Float
     let layout: ParameterLayout
     let m: FloatBuffer
     public let state: [StateTensor]
 
-    public init(layout: ParameterLayout, momentum: Float, epsilon: Float, weightDecay: Float) {
+    public init(layout: ParameterLayout, momentum: Float, epsilon: Float) {
         self.layout = layout
         self.momentum = momentum
         self.epsilon = epsilon
-        self.weightDecay = weightDecay
         let allocator = StateAllocator(prefix: "nsgda")
         m = allocator.like(layout, "m")
         state = allocator.tensors
@@ -26,11 +26,11 @@ public final class NSGDA: GradientTransform {
 
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
         let correction = Float(1 - pow(Double(momentum), Double(context.step)))
-        let mu = momentum, wd = weightDecay
+        let mu = momentum
         let squares = context.statistics.perTensor(layout, count: 1) { slot in
-            let g = buffers.updates + slot.offset, p = buffers.parameters + slot.offset
+            let g = buffers.updates + slot.offset
             let ms = m.baseAddress + slot.offset, n = slot.count
-            for i in 0..<n { ms[i] = mu * ms[i] + (1 - mu) * (g[i] + wd * p[i]) }
+            for i in 0..<n { ms[i] = Moments.average(ms[i], g[i], beta: mu, weight: 1 - mu) }
             return [VectorMath.sumOfSquares(ms, n)]
         }
         for (slot, sums) in zip(layout.slots, squares) {

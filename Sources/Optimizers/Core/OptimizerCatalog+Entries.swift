@@ -12,13 +12,10 @@ extension OptimizerCatalog {
             if nesterov && (momentum <= 0 || dampening != 0) {
                 throw .invalid(key: s.qualified("nesterov"), reason: "Nesterov momentum requires momentum > 0 and dampening = 0")
             }
-            var chain: [any GradientTransform] = []
-            if weightDecay > 0 { chain.append(AddDecayedWeights(weightDecay: Float(weightDecay))) }
-            if momentum > 0 {
-                chain.append(ScaleBySGDMomentum(layout: layout, momentum: Float(momentum), dampening: Float(dampening),
-                                                nesterov: nesterov))
-            }
-            return .transforms(chain + [ScaleByLearningRate()])
+            let core: [any GradientTransform] = momentum > 0
+                ? [ScaleBySGDMomentum(layout: layout, momentum: Float(momentum), dampening: Float(dampening), nesterov: nesterov)]
+                : []
+            return .transforms(WeightDecay.assembled(core, weightDecay: Float(weightDecay), form: .coupled))
         },
         Entry(name: "adam", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             let chain = try adamChain(s, layout, defaultDecay: 0, decoupledByDefault: false)
@@ -48,10 +45,7 @@ extension OptimizerCatalog {
             try torchFlags(s)
             let core = ScaleByNAdam(layout: layout, beta1: betas[0], beta2: betas[1], epsilon: Float(eps),
                                     momentumDecay: momentumDecay)
-            if weightDecay == 0 { return .transforms([core, ScaleByLearningRate()]) }
-            return .transforms(decoupled
-                ? [core, AddDecayedWeights(weightDecay: weightDecay), ScaleByLearningRate()]
-                : [AddDecayedWeights(weightDecay: weightDecay), core, ScaleByLearningRate()])
+            return .transforms(WeightDecay.assembled([core], weightDecay: weightDecay, form: decoupled ? .decoupled : .coupled))
         },
         Entry(name: "adalo", defaultLearningRate: 1e-3,
               fixedInGroups: ["lr": "AdaLo takes its step size from the loss, not from a learning rate"]) { s, layout throws(ConfigError) in
@@ -64,9 +58,10 @@ extension OptimizerCatalog {
                 mode: AdaLo.Mode(rawValue: mode) ?? .adversarial)])
         },
         Entry(name: "nsgda", defaultLearningRate: 4e-5) { s, layout throws(ConfigError) in
-            .transforms([NSGDA(layout: layout, momentum: Float(try s.rate("momentum", default: 0.9)),
-                               epsilon: Float(try s.nonNegative("eps", default: 1e-8)),
-                               weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)))])
+            let core = NSGDA(layout: layout, momentum: Float(try s.rate("momentum", default: 0.9)),
+                             epsilon: Float(try s.nonNegative("eps", default: 1e-8)))
+            let weightDecay = Float(try s.nonNegative("weight_decay", default: 1e-2))
+            return .transforms((weightDecay > 0 ? [WeightDecay(.coupled, weightDecay: weightDecay)] : []) + [core])
         },
         Entry(name: "adafactor", defaultLearningRate: 1e-3) { s, layout throws(ConfigError) in
             let settings = try ScaleByAdafactor.settings(from: s)
@@ -273,19 +268,15 @@ extension OptimizerCatalog {
         let decouple = try s.bool("weight_decouple", default: true)
         let fixed = try s.bool("fixed_decay", default: false)
         try libraryFlags(s)
-        guard weightDecay > 0 else { return [core, ScaleByLearningRate()] }
-        if !decouple { return [AddDecayedWeights(weightDecay: weightDecay), core, ScaleByLearningRate()] }
-        if fixed { return [core, ScaleByLearningRate(), DecoupledWeightDecay(weightDecay: weightDecay, fixedDecay: true)] }
-        return [core, AddDecayedWeights(weightDecay: weightDecay), ScaleByLearningRate()]
+        let form: WeightDecay.Form = !decouple ? .coupled : fixed ? .inUpdate(fixed: true, cautious: false) : .decoupled
+        return WeightDecay.assembled([core], weightDecay: weightDecay, form: form)
     }
 
     /// `core` followed by optional decoupled weight decay (`weight_decay`, AdamW style) and the scale by −lr.
     static func decoupled(_ core: any GradientTransform, _ s: ConfigSection, defaultDecay: Double) throws(ConfigError)
         -> [any GradientTransform]
     {
-        let weightDecay = Float(try s.nonNegative("weight_decay", default: defaultDecay))
-        return weightDecay > 0 ? [core, AddDecayedWeights(weightDecay: weightDecay), ScaleByLearningRate()]
-                               : [core, ScaleByLearningRate()]
+        WeightDecay.assembled([core], weightDecay: Float(try s.nonNegative("weight_decay", default: defaultDecay)), form: .decoupled)
     }
 
     static func adamChain(_ s: ConfigSection, _ layout: ParameterLayout, defaultDecay: Double,
@@ -296,13 +287,12 @@ extension OptimizerCatalog {
         let amsgrad = try s.bool("amsgrad", default: false)
         let decoupled = decoupledByDefault ? true : try s.bool("decoupled_weight_decay", default: false)
         let core = ScaleByAdam(layout: layout, beta1: betas[0], beta2: betas[1], epsilon: Float(eps), amsgrad: amsgrad)
-        let coupled: [any GradientTransform] = weightDecay > 0 && !decoupled ? [AddDecayedWeights(weightDecay: weightDecay)] : []
         // The one-pass step wherever it applies (no AMSGrad); `make` unfuses it where transforms follow.
-        if !amsgrad { return .transforms(coupled + [FusedAdamW(adam: core, weightDecay: decoupled ? weightDecay : 0)]) }
-        if weightDecay == 0 { return .transforms([core, ScaleByLearningRate()]) }
-        return .transforms(decoupled
-            ? [core, AddDecayedWeights(weightDecay: weightDecay), ScaleByLearningRate()]
-            : [AddDecayedWeights(weightDecay: weightDecay), core, ScaleByLearningRate()])
+        if !amsgrad {
+            let coupled: [any GradientTransform] = weightDecay > 0 && !decoupled ? [WeightDecay(.coupled, weightDecay: weightDecay)] : []
+            return .transforms(coupled + [FusedAdamW(adam: core, weightDecay: decoupled ? weightDecay : 0)])
+        }
+        return .transforms(WeightDecay.assembled([core], weightDecay: weightDecay, form: decoupled ? .decoupled : .coupled))
     }
 
     /// pytorch_optimizer.Muon's settings. `use_muon: false` makes the section one of the library's

@@ -23,15 +23,15 @@ public enum TransformCatalog {
 
     static let entries: [Entry] = [
         Entry(name: "l2", placement: .gradient) { s, _ throws(ConfigError) in
-            AddDecayedWeights(name: "l2", weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-4)))
+            WeightDecay(.coupled, weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-4)))
         },
         Entry(name: "weight_decay", placement: .update) { s, _ throws(ConfigError) in
-            DecoupledWeightDecay(weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)),
-                                 fixedDecay: try s.bool("fixed_decay", default: false))
+            WeightDecay(.inUpdate(fixed: try s.bool("fixed_decay", default: false), cautious: false),
+                        weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)))
         },
         Entry(name: "cautious_weight_decay", placement: .update) { s, _ throws(ConfigError) in
-            DecoupledWeightDecay(weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)),
-                                 fixedDecay: try s.bool("fixed_decay", default: false), cautious: true)
+            WeightDecay(.inUpdate(fixed: try s.bool("fixed_decay", default: false), cautious: true),
+                        weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)))
         },
         Entry(name: "swd", placement: .update) { s, _ throws(ConfigError) in
             StableWeightDecay(weightDecay: Float(try s.nonNegative("weight_decay", default: 1e-2)),
