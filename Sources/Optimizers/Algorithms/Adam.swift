@@ -5,30 +5,44 @@ import Tensors
 /// m ← β₁m + β₃g (β₃ = 1−β₁ unless given), v ← β₂v + (1−β₂)g², u = (m/(1−β₁ᵗ)) / (√v/√(1−β₂ᵗ) + ε);
 /// with `amsgrad`, v̂max ← max(v̂max, v) replaces v in the denominator; without `biasCorrection`,
 /// u = m / (√v + ε), as LAMB's direction before its trust ratio.
+///
+/// The one moments transform of the Adam family: Adam, AdamW (and its fused step), LAMB, Muon's
+/// AdamW branch, AdamW² and NAdam are this transform with their settings. With `nesterov`, it is
+/// NAdam as torch.optim.NAdam computes it (Dozat 2016): μₜ = β₁(1 − ½·0.96^(tψ)), ψ = momentum_decay,
+/// Πμ kept as state; u = ((1−μₜ)/(1−Πμₜ)·g + μₜ₊₁/(1−Πμₜ·μₜ₊₁)·m) / (√v/√(1−β₂ᵗ) + ε).
 public final class ScaleByAdam: GradientTransform {
-    public let name = "adam"
+    public var name: String { nesterovMomentumDecay == nil ? "adam" : "nadam" }
     public let scope = TransformScope.elementwise
     public let beta1: Float, beta2: Float, epsilon: Float
     /// The gradient's weight in the first moment (pytorch_optimizer's LAMB without `grad_averaging`: 1).
     public let gradientScale: Float
     public let amsgrad: Bool
     public let biasCorrection: Bool
-    let m: FloatBuffer, v: FloatBuffer, vMax: FloatBuffer?
+    /// NAdam's momentum decay ψ; nil for Adam.
+    public let nesterovMomentumDecay: Double?
+    let m: FloatBuffer, v: FloatBuffer, vMax: FloatBuffer?, muProduct: FloatBuffer?
     public let state: [StateTensor]
     private var correction1: Float = 1, rootCorrection2: Float = 1
+    /// NAdam's coefficients of g and m in the numerator for this step.
+    private var gradientCoefficient: Float = 0, momentumCoefficient: Float = 0
 
     public init(layout: ParameterLayout, beta1: Float, beta2: Float, epsilon: Float, amsgrad: Bool = false,
-                biasCorrection: Bool = true, gradientScale: Float? = nil, prefix: String = "adam") {
+                biasCorrection: Bool = true, gradientScale: Float? = nil, nesterovMomentumDecay: Double? = nil,
+                prefix: String = "adam") {
+        precondition(nesterovMomentumDecay == nil || (!amsgrad && biasCorrection && gradientScale == nil),
+                     "NAdam is Adam's bias-corrected moments without AMSGrad")
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
         self.amsgrad = amsgrad
         self.biasCorrection = biasCorrection
         self.gradientScale = gradientScale ?? 1 - beta1
+        self.nesterovMomentumDecay = nesterovMomentumDecay
         let allocator = StateAllocator(prefix: prefix)
         m = allocator.like(layout, "m")
         v = allocator.like(layout, "v")
         vMax = amsgrad ? allocator.like(layout, "v_max") : nil
+        muProduct = nesterovMomentumDecay == nil ? nil : allocator.scalar("mu_product", initial: 1)
         state = allocator.tensors
     }
 
@@ -37,6 +51,15 @@ public final class ScaleByAdam: GradientTransform {
         let t = Double(context.step)
         correction1 = Float(1 - pow(Double(beta1), t))
         rootCorrection2 = Float((1 - pow(Double(beta2), t)).squareRoot())
+        if let psi = nesterovMomentumDecay, let muProduct {
+            let b1 = Double(beta1)
+            let mu = b1 * (1 - 0.5 * pow(0.96, t * psi))
+            let muNext = b1 * (1 - 0.5 * pow(0.96, (t + 1) * psi))
+            let product = Double(muProduct[0]) * mu
+            muProduct[0] = Float(product)
+            gradientCoefficient = Float((1 - mu) / (1 - product))
+            momentumCoefficient = Float(muNext / (1 - product * muNext))
+        }
     }
 
     public func apply(_ buffers: TransformBuffers, range: Range<Int>, context: StepContext) {
@@ -55,6 +78,7 @@ public final class ScaleByAdam: GradientTransform {
             }
             return
         }
+        if nesterovMomentumDecay != nil { return applyNesterov(buffers, range: range) }
         // Four lanes at a time: a scalar square root keeps its errno branch and never vectorizes.
         typealias V = SIMD4<Float>
         let vb1 = V(repeating: b1), vb2 = V(repeating: b2), vc1 = V(repeating: c1), vc2 = V(repeating: c2)
@@ -79,13 +103,41 @@ public final class ScaleByAdam: GradientTransform {
         }
     }
 
+    /// NAdam's direction: the same moments, the numerator a·g + b·m with this step's coefficients.
+    private func applyNesterov(_ buffers: TransformBuffers, range: Range<Int>) {
+        let u = buffers.updates, m = m.baseAddress, v = v.baseAddress
+        let b1 = beta1, b2 = beta2, c1 = gradientScale, c2 = 1 - beta2, eps = epsilon
+        let cg = gradientCoefficient, cm = momentumCoefficient, inverseRoot2 = 1 / rootCorrection2
+        typealias V = SIMD4<Float>
+        let vb1 = V(repeating: b1), vb2 = V(repeating: b2), vc1 = V(repeating: c1), vc2 = V(repeating: c2)
+        let vEps = V(repeating: eps), vg = V(repeating: cg), vm = V(repeating: cm), vRoot = V(repeating: inverseRoot2)
+        var i = range.lowerBound
+        while i + 4 <= range.upperBound {
+            let g = VectorMath.load4(u + i)
+            let mi = Moments.average(VectorMath.load4(m + i), g, beta: vb1, weight: vc1)
+            let vi = Moments.averageOfSquares(VectorMath.load4(v + i), g, beta: vb2, weight: vc2)
+            VectorMath.store4(mi, m + i)
+            VectorMath.store4(vi, v + i)
+            VectorMath.store4((vg * g + vm * mi) / (VectorMath.squareRoot(vi) * vRoot + vEps), u + i)
+            i += 4
+        }
+        while i < range.upperBound {
+            let g = u[i]
+            let mi = Moments.average(m[i], g, beta: b1, weight: c1)
+            let vi = Moments.averageOfSquares(v[i], g, beta: b2, weight: c2)
+            m[i] = mi; v[i] = vi
+            u[i] = (cg * g + cm * mi) / (vi.squareRoot() * inverseRoot2 + eps)
+            i += 1
+        }
+    }
+
     /// The whole AdamW step in one pass over memory: m, v, the decoupled decay and the parameter
     /// write, p ← p·(1 − lr·λ) − (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε) (`FusedAdamW`, standing for
     /// scale-by-Adam → decay → scale by −lr). The bias corrections are folded into two per-step
     /// scalars; each element costs one `sqrtps` lane and one `divps` lane, so 28 bytes of memory
     /// traffic per parameter (read p, g, m, v; write p, m, v) stay the bound.
     func applyFused(_ buffers: TransformBuffers, range: Range<Int>, weightDecay: Float, learningRate: Float) {
-        precondition(vMax == nil && gradientScale == 1 - beta1)
+        precondition(vMax == nil && gradientScale == 1 - beta1 && nesterovMomentumDecay == nil)
         let u = buffers.updates, p = buffers.parameters, m = m.baseAddress, v = v.baseAddress
         let b1 = beta1, b2 = beta2, c1 = 1 - beta1, c2 = 1 - beta2, eps = epsilon
         let stepSize = learningRate / correction1, inverseRoot2 = 1 / rootCorrection2
@@ -140,7 +192,8 @@ public final class FusedAdamW: GradientTransform {
     public var state: [StateTensor] { adam.state }
 
     public init(adam: ScaleByAdam, weightDecay: Float) {
-        precondition(adam.vMax == nil && adam.gradientScale == 1 - adam.beta1, "the fused AdamW step is plain Adam's")
+        precondition(adam.vMax == nil && adam.gradientScale == 1 - adam.beta1 && adam.nesterovMomentumDecay == nil,
+                     "the fused AdamW step is plain Adam's")
         self.adam = adam
         self.weightDecay = weightDecay
     }

@@ -43,8 +43,8 @@ extension OptimizerCatalog {
             let momentumDecay = try s.nonNegative("momentum_decay", default: 4e-3)
             let decoupled = try s.bool("decoupled_weight_decay", default: false)
             try torchFlags(s)
-            let core = ScaleByNAdam(layout: layout, beta1: betas[0], beta2: betas[1], epsilon: Float(eps),
-                                    momentumDecay: momentumDecay)
+            let core = ScaleByAdam(layout: layout, beta1: betas[0], beta2: betas[1], epsilon: Float(eps),
+                                   nesterovMomentumDecay: momentumDecay, prefix: "nadam")
             return .transforms(WeightDecay.assembled([core], weightDecay: weightDecay, form: decoupled ? .decoupled : .coupled))
         },
         Entry(name: "adalo", defaultLearningRate: 1e-3,
