@@ -26,7 +26,7 @@ final class SpectralStepBoundTests: XCTestCase {
         let v = vector ?? own!
         if own != nil { v.update(repeating: 0, count: columns) }
         defer { own?.deallocate() }
-        let x = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: rows + columns)
         defer { x.deallocate() }
         return a.withUnsafeBufferPointer {
             SpectralStepBound.topSingularValue($0.baseAddress!, rows: rows, columns: columns, vector: v,
@@ -61,6 +61,14 @@ final class SpectralStepBoundTests: XCTestCase {
         let expected = delta.reduce(0) { $0 + $1 * $1 }.squareRoot() * x.reduce(0) { $0 + $1 * $1 }.squareRoot()
         XCTAssertEqual(Self.sigma(a, rows: 4, columns: 6), expected, accuracy: expected * 1e-5)
         XCTAssertEqual(Self.sigma([Float](repeating: 0, count: 24), rows: 4, columns: 6), 0)
+        // A zero matrix gives 0 and leaves a warm vector as it was, for the next step.
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: 6)
+        defer { v.deallocate() }
+        v.update(repeating: 0, count: 6)
+        _ = Self.sigma(a, rows: 4, columns: 6, vector: v)
+        let warm = Array(UnsafeBufferPointer(start: v, count: 6))
+        XCTAssertEqual(Self.sigma([Float](repeating: 0, count: 24), rows: 4, columns: 6, vector: v), 0)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: v, count: 6)), warm)
     }
 
     func testBoundScalesOnlyMatricesWhoseStepIsTooLarge() {

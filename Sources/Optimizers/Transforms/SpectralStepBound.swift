@@ -56,7 +56,7 @@ public final class SpectralStepBound: GradientTransform {
             let rows = slot.shape[0], columns = slot.count / rows
             matrices.append(Matrix(slot: slot, rows: rows, columns: columns, vectorOffset: offset))
             offset += columns
-            widest = max(widest, rows)
+            widest = max(widest, rows + columns)
         }
         self.matrices = matrices
         let allocator = StateAllocator(prefix: prefix)
@@ -85,7 +85,8 @@ public final class SpectralStepBound: GradientTransform {
 
     /// σ₁ of the row-major `rows`×`columns` matrix `a`, estimated as ‖A v‖ after `iterations` steps
     /// v ← AᵀA v/‖AᵀA v‖ from the unit vector `vector` (updated in place; an all-zero one is first
-    /// set to a fixed pseudo-random unit vector and given `coldIterations`). `scratch` holds `rows`.
+    /// set to a fixed pseudo-random unit vector and given `coldIterations`; a matrix whose product
+    /// with it is 0 leaves it as it was and gives 0). `scratch` holds `rows + columns`.
     public static func topSingularValue(_ a: UnsafePointer<Float>, rows: Int, columns: Int,
                                         vector v: UnsafeMutablePointer<Float>, iterations: Int,
                                         scratch x: UnsafeMutablePointer<Float>) -> Float {
@@ -97,10 +98,13 @@ public final class SpectralStepBound: GradientTransform {
             normalize(v, columns)
             steps = max(iterations, coldIterations)
         }
+        let y = x + rows
         for _ in 0..<steps {
             multiply(a, rows: rows, columns: columns, v, into: x)
-            multiplyTransposed(a, rows: rows, columns: columns, x, into: v)
-            if !normalize(v, columns) { return 0 }
+            multiplyTransposed(a, rows: rows, columns: columns, x, into: y)
+            let norm = VectorMath.norm(UnsafePointer(y), columns)
+            guard norm > 0 && norm.isFinite else { return 0 }
+            for j in 0..<columns { v[j] = y[j] * Float(1 / norm) }
         }
         multiply(a, rows: rows, columns: columns, v, into: x)
         return Float(VectorMath.norm(UnsafePointer(x), rows))
