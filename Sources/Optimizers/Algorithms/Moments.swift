@@ -1,7 +1,7 @@
 /// The moment recurrences of the Adam family, written once: every transform that keeps an
 /// exponential average of the gradient or of its square updates it through these (Adam and the
 /// fused AdamW step, LAMB's and Muon's Adam, NAdam, AdaNorm, diffGrad, PNM and AdaPNM, Adam-atan2,
-/// SAdam, AdaMomentum, AdaLo, AM-AdamW, SMMF's first moment, Muon's momentum). SMMF's factored second
+/// SAdam, AdaMomentum, AdaLo, AM-AdamW, nSGDA, SMMF's first moment, Muon's momentum). SMMF's factored second
 /// moment alone keeps its own line: β₂ multiplies the row factor before the column factor.
 ///
 /// Two forms of the same average exist because the reference libraries write both, and they round
