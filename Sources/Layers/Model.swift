@@ -233,33 +233,41 @@ public final class Model {
                                       sampleIndices: UnsafeBufferPointer<Int>, count: Int, chunk: Int, seed: UInt64,
                                       step: Int, sampleWeights: UnsafePointer<Float>? = nil,
                                       visit: (UnsafeMutablePointer<Float>, LossSum) -> Void) {
-        precondition(chunk > 0, "chunk \(chunk) must be positive")
         guard let (input, target, indices) = samplePointers(inputs, targets, sampleIndices, count: count,
                                                             caller: "forwardBackwardChunks") else { return }
         let perSample = targetsPerSample, inputCount = inputCount, task = task
+        store.zeroGradients()
+        inChunks(count, chunk: chunk, { replica, samples in
+            let start = samples.lowerBound
+            let context = PassContext(training: true, seed: seed, step: step, sampleIndices: indices + start)
+            return replica.forwardBackward(input + start * inputCount, targets: target + start * perSample,
+                                           count: samples.count, context: context, task: task,
+                                           weights: sampleWeights.map { $0 + start })
+        }, then: { replica, loss in visit(replica.store.gradients.baseAddress, loss) })
+    }
+
+    /// The reproducible mode's schedule: `count` samples in chunks of `chunk` (the last one shorter),
+    /// up to `threads` chunks at a time, each on its own replica with single-threaded BLAS — the same
+    /// shapes, so the same bits, wherever a chunk runs. `then` hears each chunk's replica and result
+    /// in chunk order, after its round and before the replica takes the next chunk.
+    private func inChunks<Part>(_ count: Int, chunk: Int, _ body: (Replica, Range<Int>) -> Part,
+                                then: (Replica, Part) -> Void) {
+        precondition(chunk > 0, "chunk \(chunk) must be positive")
         let chunks = (count + chunk - 1) / chunk
         let replicaCount = max(1, min(threads, chunks))
         prepare(chunk * replicaCount, replicaCount: replicaCount)
-        store.zeroGradients()
         let replicas = replicas
         var first = 0
         while first < chunks {
             let round = min(replicaCount, chunks - first)
-            withUnsafeTemporaryAllocation(of: LossSum.self, capacity: round) { losses in
+            withUnsafeTemporaryAllocation(of: Part.self, capacity: round) { parts in
                 BLAS.withThreadCount(1) {
                     Parallel.forEachTask(round) { index in
-                        let start = (first + index) * chunk, samples = min(chunk, count - start)
-                        let context = PassContext(training: true, seed: seed, step: step, sampleIndices: indices + start)
-                        let loss = replicas[index].forwardBackward(input + start * inputCount,
-                                                                   targets: target + start * perSample,
-                                                                   count: samples, context: context, task: task,
-                                                                   weights: sampleWeights.map { $0 + start })
-                        (losses.baseAddress! + index).initialize(to: loss)
+                        let start = (first + index) * chunk
+                        (parts.baseAddress! + index).initialize(to: body(replicas[index], start..<min(start + chunk, count)))
                     }
                 }
-                for index in 0..<round {
-                    visit(replicas[index].store.gradients.baseAddress, (losses.baseAddress! + index).move())
-                }
+                for index in 0..<round { then(replicas[index], (parts.baseAddress! + index).move()) }
             }
             first += round
         }
@@ -286,22 +294,7 @@ public final class Model {
             }
         }
         if let chunk {
-            precondition(chunk > 0, "chunk \(chunk) must be positive")
-            let chunks = (count + chunk - 1) / chunk
-            let replicaCount = max(1, min(threads, chunks))
-            prepare(chunk * replicaCount, replicaCount: replicaCount)
-            let replicas = replicas
-            var first = 0
-            while first < chunks {
-                let round = min(replicaCount, chunks - first)
-                BLAS.withThreadCount(1) {
-                    Parallel.forEachTask(round) { index in
-                        let start = (first + index) * chunk
-                        pass(replicas[index], start..<min(start + chunk, count))
-                    }
-                }
-                first += round
-            }
+            inChunks(count, chunk: chunk, pass, then: { _, _ in })
             return
         }
         let replicaCount = replicaCount(count)

@@ -78,39 +78,28 @@ public final class ScaleByAdam: GradientTransform {
             }
             return
         }
-        if nesterovMomentumDecay != nil { return applyNesterov(buffers, range: range) }
-        // Four lanes at a time: a scalar square root keeps its errno branch and never vectorizes.
-        typealias V = SIMD4<Float>
-        let vb1 = V(repeating: b1), vb2 = V(repeating: b2), vc1 = V(repeating: c1), vc2 = V(repeating: c2)
-        let vEps = V(repeating: eps), vCorrection = V(repeating: inverseCorrection1), vRoot = V(repeating: inverseRoot2)
-        var i = range.lowerBound
-        while i + 4 <= range.upperBound {
-            let g = VectorMath.load4(u + i)
-            let mi = Moments.average(VectorMath.load4(m + i), g, beta: vb1, weight: vc1)
-            let vi = Moments.averageOfSquares(VectorMath.load4(v + i), g, beta: vb2, weight: vc2)
-            VectorMath.store4(mi, m + i)
-            VectorMath.store4(vi, v + i)
-            VectorMath.store4((mi * vCorrection) / (VectorMath.squareRoot(vi) * vRoot + vEps), u + i)
-            i += 4
-        }
-        while i < range.upperBound {
-            let g = u[i]
-            let mi = Moments.average(m[i], g, beta: b1, weight: c1)
-            let vi = Moments.averageOfSquares(v[i], g, beta: b2, weight: c2)
-            m[i] = mi; v[i] = vi
-            u[i] = (mi * inverseCorrection1) / (vi.squareRoot() * inverseRoot2 + eps)
-            i += 1
+        if nesterovMomentumDecay != nil {
+            // NAdam: the numerator a·g + b·m with this step's coefficients.
+            let cg = gradientCoefficient, cm = momentumCoefficient
+            let vg = SIMD4<Float>(repeating: cg), vm = SIMD4<Float>(repeating: cm)
+            sweep(buffers, range: range, { g, mi in vg * g + vm * mi }, { g, mi in cg * g + cm * mi })
+        } else {
+            let vCorrection = SIMD4<Float>(repeating: inverseCorrection1)
+            sweep(buffers, range: range, { _, mi in mi * vCorrection }, { _, mi in mi * inverseCorrection1 })
         }
     }
 
-    /// NAdam's direction: the same moments, the numerator a·g + b·m with this step's coefficients.
-    private func applyNesterov(_ buffers: TransformBuffers, range: Range<Int>) {
+    /// The moments over `range` and u = numerator(g, m) / (√v/√(1−β₂ᵗ) + ε), four lanes at a time (a
+    /// scalar square root keeps its errno branch and never vectorizes), then the tail one by one.
+    @inline(__always)
+    private func sweep(_ buffers: TransformBuffers, range: Range<Int>,
+                       _ numerator4: (SIMD4<Float>, SIMD4<Float>) -> SIMD4<Float>, _ numerator: (Float, Float) -> Float) {
         let u = buffers.updates, m = m.baseAddress, v = v.baseAddress
         let b1 = beta1, b2 = beta2, c1 = gradientScale, c2 = 1 - beta2, eps = epsilon
-        let cg = gradientCoefficient, cm = momentumCoefficient, inverseRoot2 = 1 / rootCorrection2
+        let inverseRoot2 = 1 / rootCorrection2
         typealias V = SIMD4<Float>
         let vb1 = V(repeating: b1), vb2 = V(repeating: b2), vc1 = V(repeating: c1), vc2 = V(repeating: c2)
-        let vEps = V(repeating: eps), vg = V(repeating: cg), vm = V(repeating: cm), vRoot = V(repeating: inverseRoot2)
+        let vEps = V(repeating: eps), vRoot = V(repeating: inverseRoot2)
         var i = range.lowerBound
         while i + 4 <= range.upperBound {
             let g = VectorMath.load4(u + i)
@@ -118,7 +107,7 @@ public final class ScaleByAdam: GradientTransform {
             let vi = Moments.averageOfSquares(VectorMath.load4(v + i), g, beta: vb2, weight: vc2)
             VectorMath.store4(mi, m + i)
             VectorMath.store4(vi, v + i)
-            VectorMath.store4((vg * g + vm * mi) / (VectorMath.squareRoot(vi) * vRoot + vEps), u + i)
+            VectorMath.store4(numerator4(g, mi) / (VectorMath.squareRoot(vi) * vRoot + vEps), u + i)
             i += 4
         }
         while i < range.upperBound {
@@ -126,7 +115,7 @@ public final class ScaleByAdam: GradientTransform {
             let mi = Moments.average(m[i], g, beta: b1, weight: c1)
             let vi = Moments.averageOfSquares(v[i], g, beta: b2, weight: c2)
             m[i] = mi; v[i] = vi
-            u[i] = (cg * g + cm * mi) / (vi.squareRoot() * inverseRoot2 + eps)
+            u[i] = numerator(g, mi) / (vi.squareRoot() * inverseRoot2 + eps)
             i += 1
         }
     }

@@ -19,9 +19,7 @@ public enum AdamW2 {
     public static let defaultThreshold = 0.1
     public static let defaultIterations = 1
 
-    public static func transforms(adamW: [any GradientTransform], layout: ParameterLayout, threshold: Float,
-                                  iterations: Int) -> [any GradientTransform] {
-        OptimizerCatalog.unfused(adamW) + [SpectralStepBound(layout: layout, threshold: threshold, iterations: iterations,
-                                                             prefix: "adamw2")]
+    public static func transforms(adamW: [any GradientTransform], bound: SpectralStepBound) -> [any GradientTransform] {
+        OptimizerCatalog.unfused(adamW) + [bound]
     }
 }

@@ -31,10 +31,9 @@ extension OptimizerCatalog {
             guard case .transforms(let adamW) = try adamChain(s, layout, defaultDecay: 1e-2, decoupledByDefault: true) else {
                 preconditionFailure("the AdamW chain is transforms")
             }
-            let threshold = Float(try s.positive("threshold", default: AdamW2.defaultThreshold))
-            let iterations = try s.int("power_iterations", default: AdamW2.defaultIterations, range: 1...100)
+            let bound = try SpectralStepBound.read(s, layout: layout, prefix: "adamw2")
             try torchFlags(s)
-            return .transforms(AdamW2.transforms(adamW: adamW, layout: layout, threshold: threshold, iterations: iterations))
+            return .transforms(AdamW2.transforms(adamW: adamW, bound: bound))
         },
         Entry(name: "nadam", defaultLearningRate: 2e-3) { s, layout throws(ConfigError) in
             let betas = try s.betas(default: [0.9, 0.999])

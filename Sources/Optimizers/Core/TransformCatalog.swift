@@ -51,8 +51,7 @@ public enum TransformCatalog {
                        skipVectors: try s.bool("skip_vectors", default: true))
         },
         Entry(name: "spectral_bound", placement: .update) { s, layout throws(ConfigError) in
-            SpectralStepBound(layout: layout, threshold: Float(try s.positive("threshold", default: AdamW2.defaultThreshold)),
-                              iterations: try s.int("power_iterations", default: AdamW2.defaultIterations, range: 1...100))
+            try SpectralStepBound.read(s, layout: layout)
         },
         Entry(name: "clip_norm", placement: .gradient) { s, _ throws(ConfigError) in
             ClipByGlobalNorm(maxNorm: Float(try s.positive("max_norm", default: 1)))

@@ -1,3 +1,4 @@
+import Configuration
 import Tensors
 
 /// Bounds each weight matrix's step by its spectral norm, after any optimizer, in update space
@@ -44,6 +45,16 @@ public final class SpectralStepBound: GradientTransform {
         let rows: Int, columns: Int
         /// Offset of the matrix's singular vectors in the vector buffers.
         let vectorOffset: Int
+    }
+
+    /// The bound `section` configures (`threshold`, `power_iterations`), as the `spectral_bound`
+    /// transform and AdamW² read it.
+    static func read(_ section: ConfigSection, layout: ParameterLayout, prefix: String = "spectral_bound") throws(ConfigError)
+        -> SpectralStepBound
+    {
+        SpectralStepBound(layout: layout, threshold: Float(try section.positive("threshold", default: AdamW2.defaultThreshold)),
+                          iterations: try section.int("power_iterations", default: AdamW2.defaultIterations, range: 1...100),
+                          prefix: prefix)
     }
 
     public init(layout: ParameterLayout, threshold: Float, iterations: Int = 1, prefix: String = "spectral_bound") {
@@ -95,27 +106,26 @@ public final class SpectralStepBound: GradientTransform {
             // A fixed start that depends on the width alone, never on where the matrix sits.
             let random = KeyedRandom(0x5350_4543_5452_414C, UInt64(columns))
             for j in 0..<columns { v[j] = random.uniform(j) - 0.5 }
-            normalize(v, columns)
+            normalize(v, into: v, columns)
             steps = max(iterations, coldIterations)
         }
         let y = x + rows
         for _ in 0..<steps {
             multiply(a, rows: rows, columns: columns, v, into: x)
             multiplyTransposed(a, rows: rows, columns: columns, x, into: y)
-            let norm = VectorMath.norm(UnsafePointer(y), columns)
-            guard norm > 0 && norm.isFinite else { return 0 }
-            for j in 0..<columns { v[j] = y[j] * Float(1 / norm) }
+            guard normalize(y, into: v, columns) else { return 0 }
         }
         multiply(a, rows: rows, columns: columns, v, into: x)
         return Float(VectorMath.norm(UnsafePointer(x), rows))
     }
 
-    /// v ← v/‖v‖; false (v untouched) where ‖v‖ is 0 or not finite.
+    /// v ← x/‖x‖ (x may be v); false, v untouched, where ‖x‖ is 0 or not finite.
     @discardableResult
-    static func normalize(_ v: UnsafeMutablePointer<Float>, _ n: Int) -> Bool {
-        let norm = VectorMath.norm(UnsafePointer(v), n)
+    static func normalize(_ x: UnsafeMutablePointer<Float>, into v: UnsafeMutablePointer<Float>, _ n: Int) -> Bool {
+        let norm = VectorMath.norm(UnsafePointer(x), n)
         guard norm > 0 && norm.isFinite else { return false }
-        VectorMath.scale(v, n, by: Float(1 / norm))
+        let factor = Float(1 / norm)
+        for j in 0..<n { v[j] = x[j] * factor }
         return true
     }
 
