@@ -9,17 +9,21 @@ import Tensors
 ///
 /// **Shares.** A global batch of S samples (S = G, or less for a kept last batch) is cut into
 /// U = ⌈S/c⌉ units of c consecutive samples (c = `chunk`: 1 normally, `distributed.chunk` in the
-/// reproducible mode, where a unit is computed whole; the last unit may be shorter). Each rank runs
-/// k = ⌈⌈G/c⌉ / (R·⌊b/c⌋)⌉ micro-steps, which gives R·k blocks; block q = j·R + r belongs to rank r,
-/// micro-step j. Blocks are contiguous and in order; each has ⌊U/(R·k)⌋ units, the first U mod (R·k)
-/// blocks one more. So no block exceeds the micro-batch b; blocks differ by at most one unit; and
-/// because the longer blocks come first in block order, which cycles through the ranks, **the ranks'
-/// shares differ by at most one unit** (one sample, or one chunk). When R·b divides G this is
-/// exactly b per block. Blocks may be empty (a short last batch), but every rank has k micro-steps
+/// reproducible mode, where a unit is computed whole; the last unit may be shorter). A micro-step
+/// holds u = max(1, ⌊b/c⌋) units: b must be a whole number of chunks, or smaller than one chunk, which
+/// then makes a micro-step of one chunk (the reproducible mode computes chunk by chunk, so the chunk,
+/// not b, sizes its passes; this lets a chunk larger than some decomposition's micro-batch serve every
+/// decomposition). Each rank runs k = ⌈⌈G/c⌉ / (R·u)⌉ micro-steps, which gives R·k blocks; block
+/// q = j·R + r belongs to rank r, micro-step j. Blocks are contiguous and in order; each has ⌊U/(R·k)⌋
+/// units, the first U mod (R·k) blocks one more. So no block exceeds `microBatch` (u·c); blocks differ
+/// by at most one unit; and because the longer blocks come first in block order, which cycles through
+/// the ranks, **the ranks' shares differ by at most one unit** (one sample, or one chunk). When R·u·c
+/// divides G this is exactly u·c per block. Blocks may be empty (a short last batch), but every rank has k micro-steps
 /// and so joins every collective.
 public struct BatchPlan: Sendable {
     public let sampleCount: Int
     public let globalBatch: Int
+    /// The most samples of one micro-step: `batch.micro`, or one chunk where the chunk is larger.
     public let microBatch: Int
     public let worldSize: Int
     public let lastBatch: LastBatchPolicy
@@ -37,7 +41,9 @@ public struct BatchPlan: Sendable {
                               ("micro batch", microBatch), ("world size", worldSize), ("chunk", chunk)] where value <= 0 {
             throw .notPositive(name: name, value: value)
         }
-        guard microBatch % chunk == 0 else { throw .microBatchNotMultipleOfChunk(microBatch: microBatch, chunk: chunk) }
+        guard microBatch % chunk == 0 || microBatch < chunk else {
+            throw .microBatchNotMultipleOfChunk(microBatch: microBatch, chunk: chunk)
+        }
         let units = (globalBatch + chunk - 1) / chunk
         guard units >= worldSize else {
             throw .fewerUnitsThanRanks(globalBatch: globalBatch, chunk: chunk, worldSize: worldSize)
@@ -47,12 +53,12 @@ public struct BatchPlan: Sendable {
         }
         self.sampleCount = sampleCount
         self.globalBatch = globalBatch
-        self.microBatch = microBatch
+        let unitsPerBlock = max(1, microBatch / chunk)
+        self.microBatch = unitsPerBlock * chunk
         self.worldSize = worldSize
         self.lastBatch = lastBatch
         self.seed = seed
         self.chunk = chunk
-        let unitsPerBlock = microBatch / chunk
         microSteps = (units + worldSize * unitsPerBlock - 1) / (worldSize * unitsPerBlock)
         stepsPerEpoch = lastBatch == .drop ? sampleCount / globalBatch : (sampleCount + globalBatch - 1) / globalBatch
     }

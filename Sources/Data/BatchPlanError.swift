@@ -21,7 +21,8 @@ public enum BatchPlanError: Error, Equatable, CustomStringConvertible {
                 return "global batch \(global) is smaller than the \(ranks) ranks: every rank needs at least one sample per step"
             }
             return "global batch \(global) holds \((global + chunk - 1) / chunk) chunks of \(chunk), fewer than the \(ranks) ranks: "
-                + "every rank needs at least one chunk per step"
+                + "every rank needs at least one chunk per step; "
+                + (global >= ranks ? "use distributed.chunk \(global / ranks) or less" : "use a global batch of at least \(ranks)")
         case .noFullBatch(let count, let global):
             return "the training set has \(count) samples, fewer than one global batch of \(global); "
                 + "use last_batch: keep or a global batch ≤ \(count)"

@@ -97,8 +97,10 @@ public final class Trainer {
             guard model.targetsPerSample == trainSet.targetsPerSample else {
                 throw TrainingError.targetsMismatch(model: model.targetsPerSample, data: trainSet.targetsPerSample)
             }
+            // The reproducible mode's passes are chunks, which may be larger than the micro-batch.
             try Trainer.checkMemory(model, batches: [("batch.micro", configuration.microBatch),
-                                                     ("train.eval_batch", configuration.evalBatch)])
+                                                     ("train.eval_batch", configuration.evalBatch)]
+                                        + (configuration.reproducible ? [("distributed.chunk", configuration.chunk)] : []))
             var shards: Shards?
             let optimizer: any Optimizer
             if configuration.shardsOptimizer {

@@ -64,11 +64,20 @@ public struct TrainingConfiguration {
     public let overlapsReduction: Bool
     /// `distributed.chunk`: the samples the reproducible mode computes as one forward/backward pass.
     public let chunk: Int
-    /// 16, so that every shipped configuration (the GPT's micro-batch is 16) and most decompositions of
-    /// small batches work. Each chunk costs a pass over the gradient buffer and BLAS repacks every weight
-    /// matrix per chunk, so short, memory-bound steps run faster with larger chunks (the shipped MLP: about
-    /// 0.6× the float mode with 16, 0.85× with 64; launch/bench/reproducible.sh).
-    public static let defaultChunk = 16
+    /// `distributed.chunk`'s default for `model`: 64 samples for the MLP and the CNN, 16 sequences for
+    /// the GPT. Each chunk costs a pass over the gradient buffer and BLAS repacks every weight matrix
+    /// per chunk, so a chunk must hold enough work to hide that. An image is one row of the dense
+    /// products: 64 of them bring the shipped MLP from 0.66× the float mode (chunks of 16) to 0.96×,
+    /// and the CNN from 0.92× to 0.96× (`launch/bench/reproducible.sh 300 5 CHUNK`). A sequence is
+    /// `block_size` rows: 16 of the shipped GPT's are 2048 rows per product, and its global batch of
+    /// 64 still makes 4 chunks. A micro-batch smaller than a chunk computes one chunk (`BatchPlan`),
+    /// so the default serves small per-rank batches too; a global batch needs one chunk per rank.
+    public static func defaultChunk(for model: ModelSpec) -> Int {
+        switch model {
+        case .mlp, .cnn: 64
+        case .gpt: 16
+        }
+    }
     /// The most chunks one optimizer step sums (a short last batch has fewer): the fixed-point sums' term count.
     public var chunksPerGlobalBatch: Int { Self.chunks(globalBatch: globalBatch, chunk: chunk) }
     static func chunks(globalBatch: Int, chunk: Int) -> Int { (globalBatch + chunk - 1) / chunk }
@@ -231,7 +240,7 @@ public struct TrainingConfiguration {
         if chunk != nil && !reproducible {
             throw ConfigError.invalid(key: "distributed.chunk", reason: "applies only with distributed.reproducible: true")
         }
-        self.chunk = reproducible ? chunk ?? Self.defaultChunk : 1
+        self.chunk = reproducible ? chunk ?? Self.defaultChunk(for: model) : 1
         if reproducible && Self.chunks(globalBatch: globalBatch, chunk: self.chunk) > 1 << FixedPointGradientSum.maximumTermBits {
             throw ConfigError.outOfRange(key: "distributed.chunk", value: "\(self.chunk)",
                                          allowed: "at most 2^\(FixedPointGradientSum.maximumTermBits) chunks per global batch "

@@ -98,14 +98,16 @@ final class BatchPlanTests: XCTestCase {
     }
 
     /// For every small case: blocks fit the micro-batch and hold whole chunks (the last one of a batch
-    /// may be short), and the ranks' shares differ by at most one chunk (counted in chunks).
+    /// may be short), and the ranks' shares differ by at most one chunk (counted in chunks). A
+    /// micro-batch smaller than a chunk makes micro-steps of one chunk.
     func testSharesDifferByAtMostOneUnit() throws {
         for chunk in [1, 2, 3, 4] {
-            for micro in stride(from: chunk, through: 4 * chunk, by: chunk) {
+            for micro in Array(1..<chunk) + Array(stride(from: chunk, through: 4 * chunk, by: chunk)) {
                 for ranks in 1...5 {
                     for global in ranks * chunk...(3 * ranks * micro + 5) {
                         let plan = try BatchPlan(sampleCount: 2 * global + 7, globalBatch: global, microBatch: micro,
                                                  worldSize: ranks, lastBatch: .keep, seed: 1, chunk: chunk)
+                        XCTAssertEqual(plan.microBatch, max(micro, chunk))
                         for step in 0..<plan.stepsPerEpoch {
                             assertSplitsExactly(plan, step: step)
                             var shares: [Int] = []
@@ -113,7 +115,7 @@ final class BatchPlanTests: XCTestCase {
                                 var units = 0
                                 for j in 0..<plan.microSteps {
                                     let range = plan.positions(step: step, rank: rank, microStep: j)
-                                    XCTAssertLessThanOrEqual(range.count, micro)
+                                    XCTAssertLessThanOrEqual(range.count, max(micro, chunk))
                                     XCTAssertTrue(range.isEmpty || range.lowerBound % chunk == 0,
                                                   "chunk \(chunk): block starts at \(range.lowerBound)")
                                     XCTAssertTrue(range.count % chunk == 0 || range.upperBound == plan.batchSize(step: step),
@@ -131,6 +133,23 @@ final class BatchPlanTests: XCTestCase {
         }
     }
 
+    /// The reproducible tests' decompositions of 256 with chunks of 64: micro-batches of 16 or 32 become
+    /// one chunk each, so 4 ranks × 16 and 2 ranks × 32 hold the same chunks as one process.
+    func testChunksLargerThanTheMicroBatchMakeMicroStepsOfOneChunk() throws {
+        let whole = try BatchPlan(sampleCount: 1000, globalBatch: 256, microBatch: 256, worldSize: 1, lastBatch: .drop,
+                                  seed: 3, chunk: 64)
+        for (ranks, micro, k) in [(4, 16, 1), (2, 32, 2), (1, 32, 4), (3, 32, 2)] {
+            let plan = try BatchPlan(sampleCount: 1000, globalBatch: 256, microBatch: micro, worldSize: ranks,
+                                     lastBatch: .drop, seed: 3, chunk: 64)
+            XCTAssertEqual(plan.microBatch, 64)
+            XCTAssertEqual(plan.microSteps, k, "\(ranks) × \(micro)")
+            assertSplitsExactly(plan, step: 5)
+            let blocks = (0..<k).flatMap { j in (0..<ranks).map { plan.positions(step: 5, rank: $0, microStep: j) } }
+            XCTAssertTrue(blocks.allSatisfy { $0.isEmpty || ($0.count == 64 && $0.lowerBound % 64 == 0) }, "\(blocks)")
+            XCTAssertEqual(plan.globalBatch(step: 5), whole.globalBatch(step: 5))
+        }
+    }
+
     func testImpossibleSplitsAreRefused() {
         XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 3, microBatch: 8, worldSize: 4,
                                            lastBatch: .drop, seed: 0)) { error in
@@ -140,6 +159,7 @@ final class BatchPlanTests: XCTestCase {
         XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 64, microBatch: 16, worldSize: 5,
                                            lastBatch: .drop, seed: 0, chunk: 16)) { error in
             XCTAssertTrue("\(error)".contains("4 chunks of 16, fewer than the 5 ranks"), "\(error)")
+            XCTAssertTrue("\(error)".contains("use distributed.chunk 12 or less"), "\(error)")
         }
         XCTAssertThrowsError(try BatchPlan(sampleCount: 1000, globalBatch: 64, microBatch: 24, worldSize: 1,
                                            lastBatch: .drop, seed: 0, chunk: 16)) { error in

@@ -73,6 +73,40 @@ final class ReproducibleTrainingTests: XCTestCase {
         }
     }
 
+    /// Chunks of 64, larger than most of these micro-batches (each micro-step then holds one chunk): the
+    /// same decompositions — 4 ranks × 16, 3 ranks sharing 4 chunks 2 + 1 + 1 — are still the same bits,
+    /// so a chunk can be chosen for speed without giving up small per-rank batches.
+    func testChunksLargerThanTheMicroBatchAreBitwiseIdentical() throws {
+        let config = try configuration(optimizer: Self.optimizers[1].1)
+        let chunk = ["distributed.chunk=64"]
+        let reference = try train(config, ranks: 1, micro: 256, chunk)
+        for (ranks, micro, threads) in Self.decompositions {
+            let state = try train(config, ranks: ranks, micro: micro, threads: threads, chunk)
+            assertBitwiseEqual(state, reference, "chunk 64: \(ranks) ranks × micro \(micro) × \(threads) threads")
+        }
+    }
+
+    /// The default chunk follows the model: 64 images (one row of each dense product apiece), 16 of the
+    /// GPT's sequences; the shipped configurations' global batches split into one chunk per rank or more
+    /// on the ranks they are launched with here (2), and beyond that the error names the chunk to use.
+    func testTheDefaultChunkFollowsTheModel() throws {
+        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("configs")
+        for (name, chunk) in [("fashion-mlp", 64), ("fashion-cnn", 64), ("gpt-kjv", 16)] {
+            let path = configs.appendingPathComponent("\(name).yaml").path
+            let exact = try TrainingConfiguration.load(path: path, overrides: ["distributed.reproducible=true"])
+            XCTAssertEqual(exact.chunk, chunk, name)
+            XCTAssertEqual(try TrainingConfiguration.load(path: path, overrides: []).chunk, 1, name)
+            let plan = try exact.batchPlan(sampleCount: 60_000, worldSize: 2)
+            XCTAssertEqual(plan.chunk, chunk, name)
+        }
+        let mlp = try TrainingConfiguration.load(path: configs.appendingPathComponent("fashion-mlp.yaml").path,
+                                                 overrides: ["distributed.reproducible=true"])
+        XCTAssertThrowsError(try mlp.batchPlan(sampleCount: 60_000, worldSize: 4)) { error in
+            XCTAssertTrue("\(error)".contains("use distributed.chunk 32 or less"), "\(error)")
+        }
+    }
+
     /// Without the mode the same decompositions are not bit-identical: the assertion above is not
     /// vacuous on this data.
     func testTheDefaultModeDiffersInTheLastBits() throws {
