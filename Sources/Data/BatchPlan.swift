@@ -18,8 +18,8 @@ import Tensors
 /// units, the first U mod (R·k) blocks one more. So no block exceeds `microBatch` (u·c); blocks differ
 /// by at most one unit; and because the longer blocks come first in block order, which cycles through
 /// the ranks, **the ranks' shares differ by at most one unit** (one sample, or one chunk). When R·u·c
-/// divides G this is exactly u·c per block. Blocks may be empty (a short last batch), but every rank has k micro-steps
-/// and so joins every collective.
+/// divides G this is exactly u·c per block. Blocks may be empty (a short last batch), but every rank
+/// has k micro-steps and so joins every collective.
 public struct BatchPlan: Sendable {
     public let sampleCount: Int
     public let globalBatch: Int
