@@ -30,7 +30,8 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
         // Plain C functions over OpenMPI's macro-based handles, which Swift cannot import.
         .target(name: "CMPI", dependencies: ["COpenMPI", "CKernels"]),
-        // exp, tanh and GELU loops, optimized in every configuration (the tests run debug builds).
+        // exp, tanh, GELU, causal softmax and LayerNorm loops, optimized in every configuration (the tests run debug
+        // builds), each cloned per vector width and chosen at load time.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-fno-fast-math", "-ffp-contract=off"])]),
 
         .target(name: "Configuration", dependencies: [.product(name: "Yams", package: "Yams")]),

@@ -33,6 +33,7 @@ float bb_tanh(float x) { return tanh_poly(x); }
 static const float gelu_scale = 0.7978845608028654f;
 static const float gelu_cubic = 0.044715f;
 
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 void bb_gelu(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
@@ -41,6 +42,7 @@ void bb_gelu(const float *x, float *y, size_t n) {
     }
 }
 
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 void bb_gelu_gradient(const float *x, const float *dy, float *dx, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
@@ -51,25 +53,38 @@ void bb_gelu_gradient(const float *x, const float *dy, float *dx, size_t n) {
     }
 }
 
-float bb_exponentials(const float *x, float shift, float *p, size_t n) {
-    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+/* Eight float lanes. Lane arithmetic is IEEE per lane on every target (two SSE registers on the
+   baseline, one AVX register otherwise), so sums kept in lanes round identically on every CPU. */
+typedef float lanes8 __attribute__((vector_size(32)));
+
+/* Macros rather than functions: a function taking or returning lanes8 would have a different ABI in
+   the AVX clones than in the baseline one. */
+/* The eight floats at x. */
+#define LOAD8(x) ({ lanes8 v_; memcpy(&v_, (x), sizeof v_); v_; })
+/* The elements of x[0..<n] past its last whole group of eight, in lanes 0 ..< n mod 8; zeros elsewhere. */
+#define LOAD_TAIL(x, n) ({ lanes8 t_ = {0, 0, 0, 0, 0, 0, 0, 0}; \
+    for (size_t j_ = 0; j_ < (n) % 8; j_++) t_[j_] = (x)[(n) - (n) % 8 + j_]; t_; })
+/* The lanes combined in one fixed order. */
+#define LANE_TOTAL(v) ({ lanes8 s_ = (v); ((s_[0] + s_[1]) + (s_[2] + s_[3])) + ((s_[4] + s_[5]) + (s_[6] + s_[7])); })
+#define ZERO8 ((lanes8){0, 0, 0, 0, 0, 0, 0, 0})
+
+/* Σ x[i], element i added into lane i mod 8. */
+static inline float lane_sum(const float *x, size_t n) {
+    lanes8 acc = ZERO8;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (int j = 0; j < 8; j++) {
-            float e = exp_poly(x[i + j] - shift);
-            p[i + j] = e;
-            lanes[j] += e;
-        }
-    }
-    for (int j = 0; i + j < n; j++) {
-        float e = exp_poly(x[i + j] - shift);
-        p[i + j] = e;
-        lanes[j] += e;
-    }
-    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; i + 8 <= n; i += 8) acc += LOAD8(x + i);
+    return LANE_TOTAL(acc + LOAD_TAIL(x, n));
 }
 
-float bb_maximum(const float *x, size_t n) {
+/* Σ x[i]·y[i] in lanes, each product rounded before it is added (no contraction). */
+static inline float lane_dot(const float *x, const float *y, size_t n) {
+    lanes8 acc = ZERO8;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) acc += LOAD8(x + i) * LOAD8(y + i);
+    return LANE_TOTAL(acc + LOAD_TAIL(x, n) * LOAD_TAIL(y, n));
+}
+
+static inline float row_maximum(const float *x, size_t n) {
     float top = x[0];
     int nan = 0;
     for (size_t i = 0; i < n; i++) {
@@ -77,6 +92,97 @@ float bb_maximum(const float *x, size_t n) {
         top = x[i] > top ? x[i] : top;
     }
     return nan ? NAN : top;
+}
+
+static inline float row_exponentials(const float *x, float shift, float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = exp_poly(x[i] - shift);
+    return lane_sum(p, n);
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+float bb_exponentials(const float *x, float shift, float *p, size_t n) { return row_exponentials(x, shift, p, n); }
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+float bb_maximum(const float *x, size_t n) { return row_maximum(x, n); }
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void bb_causal_softmax(float *p, size_t t) {
+    for (size_t i = 0; i < t; i++) {
+        float *r = p + i * t;
+        const size_t n = i + 1;
+        const float inverse = 1.0f / row_exponentials(r, row_maximum(r, n), r, n);
+        for (size_t j = 0; j < n; j++) r[j] *= inverse;
+        for (size_t j = n; j < t; j++) r[j] = 0;
+    }
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void bb_causal_softmax_backward(const float *restrict p, float *restrict g, size_t t) {
+    for (size_t i = 0; i < t; i++) {
+        const float *pr = p + i * t;
+        float *gr = g + i * t;
+        const size_t n = i + 1;
+        const float dot = lane_dot(pr, gr, n);
+        for (size_t j = 0; j < n; j++) gr[j] = pr[j] * (gr[j] - dot);
+        for (size_t j = n; j < t; j++) gr[j] = 0;
+    }
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void bb_layer_norm(const float *restrict x, const float *restrict gamma, const float *restrict beta, float *restrict y,
+                   float *restrict statistics, size_t rows, size_t n, float epsilon) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        const float mean = lane_sum(xr, n) / (float)n;
+        lanes8 acc = ZERO8;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const lanes8 centred = LOAD8(xr + i) - mean;
+            acc += centred * centred;
+        }
+        const lanes8 tail = LOAD_TAIL(xr, n) - mean;
+        for (size_t j = 0; j < n % 8; j++) acc[j] += tail[j] * tail[j];
+        const float rstd = 1.0f / sqrtf(LANE_TOTAL(acc) / (float)n + epsilon);
+        statistics[2 * r] = mean;
+        statistics[2 * r + 1] = rstd;
+        if (beta) {
+            for (size_t j = 0; j < n; j++) yr[j] = (xr[j] - mean) * rstd * gamma[j] + beta[j];
+        } else {
+            for (size_t j = 0; j < n; j++) yr[j] = (xr[j] - mean) * rstd * gamma[j];
+        }
+    }
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void bb_layer_norm_backward(const float *restrict x, const float *restrict dy, const float *restrict gamma,
+                            const float *restrict statistics, float *restrict gamma_gradient,
+                            float *restrict beta_gradient, float *restrict dx, size_t rows, size_t n) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n, *dyr = dy + r * n;
+        const float mean = statistics[2 * r], rstd = statistics[2 * r + 1];
+        for (size_t j = 0; j < n; j++) gamma_gradient[j] += dyr[j] * ((xr[j] - mean) * rstd);
+        if (beta_gradient) {
+            for (size_t j = 0; j < n; j++) beta_gradient[j] += dyr[j];
+        }
+        if (!dx) continue;
+        lanes8 sum_g = ZERO8, sum_gx = ZERO8;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const lanes8 g = LOAD8(dyr + i) * LOAD8(gamma + i);
+            sum_g += g;
+            sum_gx += g * ((LOAD8(xr + i) - mean) * rstd);
+        }
+        const lanes8 g = LOAD_TAIL(dyr, n) * LOAD_TAIL(gamma, n);
+        const lanes8 xhat = (LOAD_TAIL(xr, n) - mean) * rstd;
+        for (size_t j = 0; j < n % 8; j++) {
+            sum_g[j] += g[j];
+            sum_gx[j] += g[j] * xhat[j];
+        }
+        const float mean_g = LANE_TOTAL(sum_g) / (float)n, mean_gx = LANE_TOTAL(sum_gx) / (float)n;
+        float *dxr = dx + r * n;
+        for (size_t j = 0; j < n; j++) dxr[j] = rstd * (dyr[j] * gamma[j] - mean_g - ((xr[j] - mean) * rstd) * mean_gx);
+    }
 }
 
 /* One loop for both entry points; `first` and `clear` are constants there, so each gets its own loop. */

@@ -67,10 +67,22 @@ public final class CausalSelfAttention: Layer {
         scratchGradient.reserve(positions * positions)
     }
 
+    /// Rows per causal block: rows r0 ..< r1 of S, P and dP only need columns 0 ..< r1, and columns
+    /// c0 ..< c1 of the products with Pᵀ and dSᵀ only rows c0 ..< T, so blocks skip most of the masked
+    /// half (a quarter of the attention products with two blocks of 64 for T = 128, three eighths with
+    /// four of 32). Blocks of 32 keep each product large enough for the BLAS kernels.
+    static let blockRows = 32
+
+    /// The causal blocks of T positions: consecutive ranges of `blockRows`, the last one shorter.
+    private var blocks: [Range<Int>] {
+        stride(from: 0, to: positions, by: Self.blockRows).map { $0..<min($0 + Self.blockRows, positions) }
+    }
+
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
         let t = positions, c = width, d = headSize, row = 3 * c
         let scale = 1 / Float(d).squareRoot()
+        let blocks = blocks
         droppedOut = context.training && dropout > 0
         for b in 0..<batch {
             let sample = input + b * t * row
@@ -81,27 +93,25 @@ public final class CausalSelfAttention: Layer {
             for h in 0..<heads {
                 let q = sample + h * d, k = q + c, v = q + 2 * c
                 let p = weights.pointer + (b * heads + h) * t * t
-                BLAS.gemm(transposeB: true, m: t, n: t, k: d, alpha: scale, a: q, lda: row, b: k, ldb: row, c: p, ldc: t)
-                Self.causalSoftmax(p, positions: t)
+                // S = q·kᵀ/√d on and left of each block's diagonal; the softmax zeroes the rest.
+                for rows in blocks {
+                    BLAS.gemm(transposeB: true, m: rows.count, n: rows.upperBound, k: d, alpha: scale,
+                              a: q + rows.lowerBound * row, lda: row, b: k, ldb: row, c: p + rows.lowerBound * t, ldc: t)
+                }
+                RowKernels.causalSoftmax(p, positions: t)
                 var used = UnsafePointer(p)
                 if droppedOut {
                     let m = mask.pointer + (b * heads + h) * t * t, dropped = scratch.pointer
                     for i in 0..<(t * t) { dropped[i] = p[i] * m[i] }
                     used = UnsafePointer(dropped)
                 }
-                BLAS.gemm(m: t, n: d, k: t, a: used, lda: t, b: v, ldb: row, c: output + b * t * c + h * d, ldc: c)
+                // y = P'·v
+                let y = output + b * t * c + h * d
+                for rows in blocks {
+                    BLAS.gemm(m: rows.count, n: d, k: rows.upperBound, a: used + rows.lowerBound * t, lda: t, b: v,
+                              ldb: row, c: y + rows.lowerBound * c, ldc: c)
+                }
             }
-        }
-    }
-
-    /// Row i of the T×T scores becomes softmax over its first i + 1 entries; the rest become 0.
-    static func causalSoftmax(_ p: UnsafeMutablePointer<Float>, positions t: Int) {
-        for i in 0..<t {
-            let r = p + i * t
-            let top = Elementwise.maximum(r, count: i + 1)
-            let total = Elementwise.exponentials(r, minus: top, into: r, count: i + 1)
-            VectorMath.scale(r, i + 1, by: 1 / total)
-            if i + 1 < t { (r + i + 1).update(repeating: 0, count: t - i - 1) }
         }
     }
 
@@ -110,6 +120,7 @@ public final class CausalSelfAttention: Layer {
         guard let inputGradient else { return }
         let t = positions, c = width, d = headSize, row = 3 * c
         let scale = 1 / Float(d).squareRoot()
+        let blocks = blocks
         for b in 0..<batch {
             let sample = input + b * t * row, gradient = inputGradient + b * t * row
             for h in 0..<heads {
@@ -118,8 +129,11 @@ public final class CausalSelfAttention: Layer {
                 let dy = outputGradient + b * t * c + h * d
                 let p = weights.pointer + (b * heads + h) * t * t
                 let dp = scratchGradient.pointer
-                // dP' = dy·vᵀ
-                BLAS.gemm(transposeB: true, m: t, n: t, k: d, a: dy, lda: c, b: v, ldb: row, c: dp, ldc: t)
+                // dP' = dy·vᵀ on and left of each block's diagonal (the softmax backward reads no more).
+                for rows in blocks {
+                    BLAS.gemm(transposeB: true, m: rows.count, n: rows.upperBound, k: d, a: dy + rows.lowerBound * c,
+                              lda: c, b: v, ldb: row, c: dp + rows.lowerBound * t, ldc: t)
+                }
                 var used = UnsafePointer(p)
                 if droppedOut {
                     let m = mask.pointer + (b * heads + h) * t * t, dropped = scratch.pointer
@@ -129,18 +143,26 @@ public final class CausalSelfAttention: Layer {
                     }
                     used = UnsafePointer(dropped)
                 }
-                // dv = P'ᵀ·dy
-                BLAS.gemm(transposeA: true, m: t, n: d, k: t, a: used, lda: t, b: dy, ldb: c, c: dv, ldc: row)
-                // dS = P ⊙ (dP − rowsum(P ⊙ dP)), in place over dP; zero above the diagonal.
-                for i in 0..<t {
-                    let pr = p + i * t, gr = dp + i * t
-                    var dot: Float = 0
-                    for j in 0...i { dot += pr[j] * gr[j] }
-                    for j in 0...i { gr[j] = pr[j] * (gr[j] - dot) }
-                    if i + 1 < t { (gr + i + 1).update(repeating: 0, count: t - i - 1) }
+                // dv = P'ᵀ·dy: column block c0 ..< c1 of P' is zero above row c0.
+                for columns in blocks {
+                    let below = t - columns.lowerBound
+                    BLAS.gemm(transposeA: true, m: columns.count, n: d, k: below,
+                              a: used + columns.lowerBound * t + columns.lowerBound, lda: t,
+                              b: dy + columns.lowerBound * c, ldb: c, c: dv + columns.lowerBound * row, ldc: row)
                 }
-                BLAS.gemm(m: t, n: d, k: t, alpha: scale, a: dp, lda: t, b: k, ldb: row, c: dq, ldc: row)
-                BLAS.gemm(transposeA: true, m: t, n: d, k: t, alpha: scale, a: dp, lda: t, b: q, ldb: row, c: dk, ldc: row)
+                // dS = P ⊙ (dP − rowsum(P ⊙ dP)), in place over dP; zero above the diagonal.
+                RowKernels.causalSoftmaxBackward(weights: p, gradient: dp, positions: t)
+                // dq = dS·k/√d and dk = dSᵀ·q/√d, over the same blocks as S and dv.
+                for rows in blocks {
+                    BLAS.gemm(m: rows.count, n: d, k: rows.upperBound, alpha: scale, a: dp + rows.lowerBound * t,
+                              lda: t, b: k, ldb: row, c: dq + rows.lowerBound * row, ldc: row)
+                }
+                for columns in blocks {
+                    let below = t - columns.lowerBound
+                    BLAS.gemm(transposeA: true, m: columns.count, n: d, k: below, alpha: scale,
+                              a: dp + columns.lowerBound * t + columns.lowerBound, lda: t,
+                              b: q + columns.lowerBound * row, ldb: row, c: dk + columns.lowerBound * row, ldc: row)
+                }
             }
         }
     }

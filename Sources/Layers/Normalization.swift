@@ -43,51 +43,18 @@ public final class LayerNorm: Layer {
 
     public func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, batch: Int,
                         context: PassContext) {
-        let gamma = scale.bound(name).value, beta = shift?.value
-        let n = features, stats = statistics.pointer
-        for b in 0..<batch * positions {
-            let x = input + b * n, y = output + b * n
-            var sum: Float = 0
-            for i in 0..<n { sum += x[i] }
-            let mean = sum / Float(n)
-            var squares: Float = 0
-            for i in 0..<n { squares += (x[i] - mean) * (x[i] - mean) }
-            let rstd = 1 / (squares / Float(n) + epsilon).squareRoot()
-            stats[2 * b] = mean
-            stats[2 * b + 1] = rstd
-            if let beta {
-                for i in 0..<n { y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i] }
-            } else {
-                for i in 0..<n { y[i] = (x[i] - mean) * rstd * gamma[i] }
-            }
-        }
+        RowKernels.layerNorm(input, gamma: scale.bound(name).value, beta: shift.map { UnsafePointer($0.value) },
+                             into: output, statistics: statistics.pointer, rows: batch * positions,
+                             features: features, epsilon: epsilon)
     }
 
     public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, context: PassContext) {
-        let scale = scale.bound(name), shiftGradient = shift?.gradient
-        let gamma = scale.value, n = features, stats = statistics.pointer
-        for b in 0..<batch * positions {
-            let x = input + b * n, dy = outputGradient + b * n
-            let mean = stats[2 * b], rstd = stats[2 * b + 1]
-            var meanG: Float = 0, meanGX: Float = 0
-            for i in 0..<n {
-                let xhat = (x[i] - mean) * rstd
-                scale.gradient[i] += dy[i] * xhat
-                shiftGradient?[i] += dy[i]
-                let g = dy[i] * gamma[i]
-                meanG += g
-                meanGX += g * xhat
-            }
-            guard let inputGradient else { continue }
-            meanG /= Float(n)
-            meanGX /= Float(n)
-            let dx = inputGradient + b * n
-            for i in 0..<n {
-                let xhat = (x[i] - mean) * rstd
-                dx[i] = rstd * (dy[i] * gamma[i] - meanG - xhat * meanGX)
-            }
-        }
+        let scale = scale.bound(name)
+        RowKernels.layerNormBackward(input, outputGradient: outputGradient, gamma: scale.value,
+                                     statistics: statistics.pointer, gammaGradient: scale.gradient,
+                                     betaGradient: shift?.gradient, inputGradient: inputGradient,
+                                     rows: batch * positions, features: features)
     }
 
     public func flops(inputGradient: Bool) -> (forward: Double, backward: Double) {

@@ -4,7 +4,7 @@ import Tensors
 ///
 /// Each layer's output gets its own buffer (backward needs them all); input gradients ping-pong
 /// between two buffers sized for the widest layer. All of them grow only when the batch does.
-/// An inner layer that is the identity for a pass (`Layer.isIdentity(in:)`) is skipped in both
+/// A layer after the first that is the identity for a pass (`Layer.isIdentity(in:)`) is skipped in both
 /// directions: its input is handed on as its output and the gradient passes back unchanged.
 public final class Sequential {
     public let layers: [any Layer]
@@ -58,27 +58,27 @@ public final class Sequential {
         gradients.1.reserve(batch * widest)
     }
 
-    /// The output of the last `forward`.
-    public var output: UnsafeMutablePointer<Float> { outputs[outputs.count - 1].pointer }
-
+    /// Runs every layer that is not the identity for this pass and returns the last output, which
+    /// is one of the chain's own buffers, never `input`: the first layer always runs, so a chain ending
+    /// in an inactive dropout (a GPT block's residual branch) hands back the layer before it, uncopied.
     @discardableResult
     public func forward(_ input: UnsafePointer<Float>, batch: Int, context: PassContext) -> UnsafeMutablePointer<Float> {
         precondition(batch <= capacity, "batch \(batch) exceeds the reserved \(capacity)")
         var current = input
-        let last = layers.count - 1
+        var result = outputs[0].pointer
         for (index, layer) in layers.enumerated() {
-            // The first and last layers always run, so the input and output buffers are never aliased.
-            let skip = index > 0 && index < last && layer.isIdentity(in: context)
+            let skip = index > 0 && layer.isIdentity(in: context)
             skipped[index] = skip
             if !skip {
                 let start = timings == nil ? 0 : monotonicSeconds()
                 layer.forward(current, into: outputs[index].pointer, batch: batch, context: context)
                 timings?.forward[index] += monotonicSeconds() - start
-                current = UnsafePointer(outputs[index].pointer)
+                result = outputs[index].pointer
+                current = UnsafePointer(result)
             }
             produced[index] = current
         }
-        return outputs[last].pointer
+        return result
     }
 
     /// Backward through every layer after `forward` on the same `input`; parameter gradients accumulate.

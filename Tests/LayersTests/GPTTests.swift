@@ -43,11 +43,20 @@ final class GPTTests: XCTestCase {
         let dropped = try CausalSelfAttention(name: "transformer.h.0.attn", inputShape: [6, 18], heads: 3, dropout: 0.25,
                                               layerIndex: 4)
         checkLayerGradients(dropped, batch: 2, input: randomNormals(216, seed: 22), training: true, epsilon: 1e-2)
+        // Past one causal block of rows (32 + 5 positions), where each product covers part of the matrix.
+        let blocks = try CausalSelfAttention(name: "transformer.h.0.attn", inputShape: [37, 6], heads: 1, dropout: 0.25,
+                                             layerIndex: 4)
+        checkLayerGradients(blocks, batch: 1, input: randomNormals(222, seed: 26), training: true, epsilon: 1e-2)
     }
 
     /// Against the definition written out per element: softmax over j ≤ i of q_i·k_j/√d, times v.
+    /// Four positions (one causal block) and 70 (blocks of 32, 32 and 6).
     func testAttentionMatchesTheDefinition() throws {
-        let t = 4, c = 6, heads = 2, d = 3
+        for t in [4, 70] { try checkAttentionAgainstTheDefinition(positions: t) }
+    }
+
+    private func checkAttentionAgainstTheDefinition(positions t: Int) throws {
+        let c = 6, heads = 2, d = 3
         let layer = try CausalSelfAttention(name: "attn", inputShape: [t, 3 * c], heads: heads, layerIndex: 1)
         layer.reserve(batch: 1)
         let x = randomNormals(t * 3 * c, seed: 23)

@@ -6,7 +6,9 @@
 /// the tests run debug builds, in which the equivalent Swift SIMD code is fifty times slower.
 /// Every element's value depends on that element alone, and every sum adds in eight lanes
 /// (element i into lane i mod 8) combined in one fixed order, so results never depend on where a
-/// buffer starts or how a batch is split.
+/// buffer starts or how a batch is split. The hot loops are compiled three times (AVX-512, AVX2, baseline
+/// SSE2; `target_clones`, chosen when the library loads) with no fused multiply-add, so every clone gives
+/// the same bits: a CPU changes the speed, never the result.
 
 /// y[i] = GELU(x[i]), the tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
 void bb_gelu(const float *x, float *y, size_t n);
@@ -16,6 +18,18 @@ void bb_gelu_gradient(const float *x, const float *dy, float *dx, size_t n);
 float bb_exponentials(const float *x, float shift, float *p, size_t n);
 /// The largest of x[0..<n] (n ≥ 1); NaN if any element is NaN.
 float bb_maximum(const float *x, size_t n);
+/// Each row i of the t×t matrix p becomes softmax over its first i + 1 entries (the causal mask); the rest 0.
+void bb_causal_softmax(float *p, size_t t);
+/// Softmax backward over bb_causal_softmax's rows: g ← p ⊙ (g − rowsum(p ⊙ g)) on and below the diagonal, 0 above.
+void bb_causal_softmax_backward(const float *p, float *g, size_t t);
+/// LayerNorm of `rows` rows of n: y = (x − mean)·rstd·gamma + beta (no beta when NULL); statistics gets
+/// (mean, rstd) per row, rstd = 1/√(variance + epsilon).
+void bb_layer_norm(const float *x, const float *gamma, const float *beta, float *y, float *statistics, size_t rows,
+                   size_t n, float epsilon);
+/// LayerNorm backward from bb_layer_norm's statistics: adds to gamma_gradient (and beta_gradient unless NULL)
+/// and, unless dx is NULL, writes dx = rstd·(dy·gamma − mean(dy·gamma) − x̂·mean(dy·gamma·x̂)).
+void bb_layer_norm_backward(const float *x, const float *dy, const float *gamma, const float *statistics,
+                            float *gamma_gradient, float *beta_gradient, float *dx, size_t rows, size_t n);
 /// exp(x) by Cephes' polynomial (relative error below 2e-7 on [-87, 88]); NaN stays NaN.
 float bb_exp(float x);
 /// tanh(x) = 1 − 2/(exp(2x) + 1).
