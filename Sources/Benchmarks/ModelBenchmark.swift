@@ -8,6 +8,8 @@ public enum ModelBenchmark {
         public var name: String
         public var kind: String
         public var outputShape: [Int]
+        /// 0 for the network's layers; 1 for the layers inside a residual block, listed after the block.
+        public var depth: Int
         /// Milliseconds per pass.
         public var forward: Double
         public var backward: Double
@@ -65,21 +67,37 @@ public enum ModelBenchmark {
                     var layers: [LayerTime] = []
                     if profileLayers {
                         let network = model.network
-                        let timings = LayerTimings(layers: network.layers.count)
-                        network.timings = timings
+                        // The network's layers, and inside each residual block its body's, timed in the same passes.
+                        let chains = [(network, 0)] + network.layers.compactMap { ($0 as? Residual).map { ($0.body, 1) } }
+                        let timings = chains.map { chain, _ in
+                            let timings = LayerTimings(layers: chain.layers.count)
+                            chain.timings = timings
+                            return timings
+                        }
                         let profileStart = clock.now
                         var passes = 0
                         repeat {
                             iterate()
                             passes += 1
                         } while passes < 3 || elapsed(clock.now - profileStart) < seconds * 0.1
-                        network.timings = nil
-                        layers = network.layers.indices.map { index in
-                            let layer = network.layers[index]
-                            return LayerTime(name: layer.name, kind: String(describing: type(of: layer)),
-                                             outputShape: layer.outputShape,
-                                             forward: timings.forward[index] * 1e3 / Double(passes),
-                                             backward: timings.backward[index] * 1e3 / Double(passes))
+                        for (chain, _) in chains { chain.timings = nil }
+                        func rows(_ chain: Int) -> [LayerTime] {
+                            let (sequential, depth) = chains[chain]
+                            return sequential.layers.indices.map { index in
+                                let layer = sequential.layers[index]
+                                return LayerTime(name: layer.name, kind: String(describing: type(of: layer)),
+                                                 outputShape: layer.outputShape, depth: depth,
+                                                 forward: timings[chain].forward[index] * 1e3 / Double(passes),
+                                                 backward: timings[chain].backward[index] * 1e3 / Double(passes))
+                            }
+                        }
+                        var body = 1
+                        for row in rows(0) {
+                            layers.append(row)
+                            if row.kind == String(describing: Residual.self) {
+                                layers += rows(body)
+                                body += 1
+                            }
                         }
                     }
                     return Result(samplesPerSecond: median, gflops: median * (flops.forward + flops.backward) / 1e9,

@@ -6,6 +6,7 @@ import Tensors
 final class ProgressReporter {
     let totalSteps: Int
     let logEvery: Int
+    let unit: String
     let isTerminal: Bool
     private var smoothedRate: Double?
     private var hasLiveLine = false
@@ -17,11 +18,13 @@ final class ProgressReporter {
     private var firstSkippedSinceLine = 0
     private var previousSkipped = false
 
-    init(totalSteps: Int, logEvery: Int,
+    /// `unit` names the counted items whose rate the line shows: samples, or tokens for a language model.
+    init(totalSteps: Int, logEvery: Int, unit: String = "samples",
          isTerminal: Bool = ProgressReporter.drawsLiveLine(environment: ProcessInfo.processInfo.environment,
                                                           stdoutIsTerminal: isatty(STDOUT_FILENO) != 0)) {
         self.totalSteps = totalSteps
         self.logEvery = logEvery
+        self.unit = unit
         self.isTerminal = isTerminal
     }
 
@@ -56,8 +59,8 @@ final class ProgressReporter {
         let noise = record.gradientNoiseScale.map { String(format: "  B_noise %.0f", $0) } ?? ""
         let position = record.progress.map { String(format: "step %d  progress %.0f/%d", record.step, $0, totalSteps) }
             ?? String(format: "step %d/%d", record.step, totalSteps)
-        let line = String(format: "%@  epoch %.2f  loss %.4f  lr %.3g%@  %.0f samples/s  ETA %@%@",
-                          position, record.epoch, record.loss, record.learningRate, noise, smoothedRate ?? 0,
+        let line = String(format: "%@  epoch %.2f  loss %.4f  lr %.3g%@  %.0f %@/s  ETA %@%@",
+                          position, record.epoch, record.loss, record.learningRate, noise, smoothedRate ?? 0, unit,
                           formatDuration(remaining * secondsPerStep), skipped)
         if isTerminal {
             let now = monotonicSeconds()

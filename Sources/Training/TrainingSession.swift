@@ -110,7 +110,8 @@ public final class TrainingSession {
         elapsedBefore = resumedFrom?.elapsed ?? 0
         let finished = resumedFrom != nil && trainer.isFinished
         progress = world.isRoot && !quiet && !finished
-            ? ProgressReporter(totalSteps: trainer.totalSteps, logEvery: configuration.logEvery) : nil
+            ? ProgressReporter(totalSteps: trainer.totalSteps, logEvery: configuration.logEvery,
+                               unit: configuration.data.kind.isTokenSequence ? "tokens" : "samples") : nil
         // 3. Only a run that will train writes anything: a refused or finished resume leaves the directory as it was.
         metrics = try agree(world) { () throws -> MetricsWriter? in
             guard let runDirectory, let checkpoints, world.isRoot, !finished else { return nil }

@@ -88,7 +88,7 @@ struct BenchModelCommand: ParsableCommand {
     @Flag(help: "Print {\"samples_per_s\":…,\"gflops\":…}.") var json = false
     @Flag(help: """
         Also time each layer's forward and backward, per pass over the first thread's share of the batch \
-        (a table, or "layers" in the JSON).
+        (a table, with each residual block's layers indented after it; or "layers" in the JSON, with their "depth").
         """) var layers = false
 
     func validate() throws {
@@ -113,8 +113,8 @@ struct BenchModelCommand: ParsableCommand {
             ? String(format: ",\"tokens_per_s\":%.1f", result.samplesPerSecond * Double(length)) : ""
         if json {
             let rows = result.layers.map {
-                String(format: "{\"name\":\"%@\",\"kind\":\"%@\",\"forward_ms\":%.3f,\"backward_ms\":%.3f}",
-                       $0.name, $0.kind, $0.forward, $0.backward)
+                String(format: "{\"name\":\"%@\",\"kind\":\"%@\",\"depth\":%d,\"forward_ms\":%.3f,\"backward_ms\":%.3f}",
+                       $0.name, $0.kind, $0.depth, $0.forward, $0.backward)
             }
             let layerField = layers ? ",\"layers\":[\(rows.joined(separator: ","))]" : ""
             print(String(format: "{\"batch\":%d,\"samples_per_s\":%.1f,\"gflops\":%.2f,\"core\":\"%@\",\"threads\":%d",
@@ -129,20 +129,25 @@ struct BenchModelCommand: ParsableCommand {
         }
     }
 
-    /// Layers with their forward and backward milliseconds per pass and share of the total.
+    /// Layers with their forward and backward milliseconds per pass and share of the total; a residual
+    /// block's own layers follow it, indented (their shares are parts of the block's).
     static func table(_ layers: [ModelBenchmark.LayerTime]) -> String {
-        let total = max(layers.reduce(0) { $0 + $1.forward + $1.backward }, 1e-12)
+        let total = max(layers.filter { $0.depth == 0 }.reduce(0) { $0 + $1.forward + $1.backward }, 1e-12)
+        func name(_ layer: ModelBenchmark.LayerTime) -> String { String(repeating: "  ", count: layer.depth) + layer.name }
+        func shape(_ layer: ModelBenchmark.LayerTime) -> String { layer.outputShape.map(String.init).joined(separator: "×") }
+        let nameWidth = (layers.map { name($0).count } + ["layer".count]).max()! + 2
+        let kindWidth = (layers.map(\.kind.count) + ["kind".count]).max()! + 2
+        let shapeWidth = (layers.map { shape($0).count } + ["output".count]).max()! + 2
         func left(_ text: String, _ width: Int) -> String {
             text + String(repeating: " ", count: max(0, width - text.count))
         }
         func right(_ text: String, _ width: Int) -> String {
             String(repeating: " ", count: max(0, width - text.count)) + text
         }
-        var lines = [left("layer", 11) + left("kind", 17) + left("output", 13) + right("fwd ms", 9) + right("bwd ms", 9)
-                     + right("share", 8)]
+        var lines = [left("layer", nameWidth) + left("kind", kindWidth) + left("output", shapeWidth) + right("fwd ms", 9)
+                     + right("bwd ms", 9) + right("share", 8)]
         for layer in layers {
-            lines.append(left(layer.name, 11) + left(layer.kind, 17)
-                         + left(layer.outputShape.map(String.init).joined(separator: "×"), 13)
+            lines.append(left(name(layer), nameWidth) + left(layer.kind, kindWidth) + left(shape(layer), shapeWidth)
                          + right(String(format: "%.3f", layer.forward), 9) + right(String(format: "%.3f", layer.backward), 9)
                          + right(String(format: "%.1f%%", 100 * (layer.forward + layer.backward) / total), 8))
         }
