@@ -61,7 +61,8 @@ let package = Package(
             dependencies: ["Training", "Benchmarks", "Configuration", "Tensors", "Layers", "Optimizers", "Distributed",
                            "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        // kernel_bits.c is built by KernelClonesTests with clang, once per instruction set, not by SwiftPM.
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"], exclude: ["kernel_bits.c"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "Configuration"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "Configuration"],
