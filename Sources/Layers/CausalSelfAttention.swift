@@ -9,8 +9,9 @@ import Tensors
 ///   y = P'·v.
 /// Backward, with dP' = dy·vᵀ and dP = dP' ⊙ mask:
 ///   dv = P'ᵀ·dy, dS = P ⊙ (dP − rowsum(P ⊙ dP)), dq = dS·k/√d, dk = dSᵀ·q/√d.
-/// Every product is one strided GEMM straight on the `[T, 3C]` rows, so nothing is copied into
-/// per-head layouts. P is kept per sample and head for backward (B·H·T² floats). The attention
+/// Every product is a few strided GEMMs straight on the `[T, 3C]` rows, one per causal block of rows
+/// (`blockRows`), so nothing is copied into per-head layouts and the blocks wholly above the diagonal are
+/// never computed. P is kept per sample and head for backward (B·H·T² floats). The attention
 /// dropout of a sample is keyed by (seed, step, global sample, `layerIndex`) over its H·T² weights,
 /// like every other dropout, so any decomposition of the batch draws the same masks.
 public final class CausalSelfAttention: Layer {
