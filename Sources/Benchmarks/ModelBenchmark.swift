@@ -68,37 +68,30 @@ public enum ModelBenchmark {
                     if profileLayers {
                         let network = model.network
                         // The network's layers, and inside each residual block its body's, timed in the same passes.
-                        let chains = [(network, 0)] + network.layers.compactMap { ($0 as? Residual).map { ($0.body, 1) } }
-                        let timings = chains.map { chain, _ in
-                            let timings = LayerTimings(layers: chain.layers.count)
-                            chain.timings = timings
-                            return timings
-                        }
+                        let bodies = network.layers.map { ($0 as? Residual)?.body }
+                        let chains = [network] + bodies.compactMap { $0 }
+                        for chain in chains { chain.timings = LayerTimings(layers: chain.layers.count) }
                         let profileStart = clock.now
                         var passes = 0
                         repeat {
                             iterate()
                             passes += 1
                         } while passes < 3 || elapsed(clock.now - profileStart) < seconds * 0.1
-                        for (chain, _) in chains { chain.timings = nil }
-                        func rows(_ chain: Int) -> [LayerTime] {
-                            let (sequential, depth) = chains[chain]
-                            return sequential.layers.indices.map { index in
-                                let layer = sequential.layers[index]
+                        func rows(_ chain: Sequential, depth: Int) -> [LayerTime] {
+                            guard let timings = chain.timings else { preconditionFailure("\(chain) was not timed") }
+                            return chain.layers.indices.map { index in
+                                let layer = chain.layers[index]
                                 return LayerTime(name: layer.name, kind: String(describing: type(of: layer)),
                                                  outputShape: layer.outputShape, depth: depth,
-                                                 forward: timings[chain].forward[index] * 1e3 / Double(passes),
-                                                 backward: timings[chain].backward[index] * 1e3 / Double(passes))
+                                                 forward: timings.forward[index] * 1e3 / Double(passes),
+                                                 backward: timings.backward[index] * 1e3 / Double(passes))
                             }
                         }
-                        var body = 1
-                        for row in rows(0) {
+                        for (row, body) in zip(rows(network, depth: 0), bodies) {
                             layers.append(row)
-                            if row.kind == String(describing: Residual.self) {
-                                layers += rows(body)
-                                body += 1
-                            }
+                            if let body { layers += rows(body, depth: 1) }
                         }
+                        for chain in chains { chain.timings = nil }
                     }
                     return Result(samplesPerSecond: median, gflops: median * (flops.forward + flops.backward) / 1e9,
                                   layers: layers)
